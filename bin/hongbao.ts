@@ -1,0 +1,48 @@
+// The single `hongbao` command. The only file that reads process.argv/env and calls process.exit.
+import { ConfigError } from '../common/errors.ts';
+import { runStub } from '../server-stub/main.ts';
+
+import type { Io } from '../server-stub/main.ts';
+
+const io: Io = {
+  stdout: (line: string) => process.stdout.write(line.endsWith('\n') ? line : line + '\n'),
+  stderr: (line: string) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
+};
+
+const commands: Record<string, (argv: readonly string[], env: NodeJS.ProcessEnv, io: Io) => Promise<number>> = {
+  stub: runStub,
+};
+
+const usage = `usage: hongbao <command> [options]
+
+commands:
+  stub         the red-envelope server (SETs, envelope queues, generator, sending service, counters)
+
+hongbao <command> --help shows a command's options.
+`;
+
+async function main(): Promise<number> {
+  const [name, ...rest] = process.argv.slice(2);
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(usage);
+    return name ? 0 : 2;
+  }
+  const run = commands[name];
+  if (!run) {
+    io.stderr(`hongbao: unknown command "${name}"; commands: ${Object.keys(commands).join(', ')}`);
+    return 2;
+  }
+  return run(rest, process.env, io);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      io.stderr(err.message);
+      process.exit(err.exitCode);
+    }
+    io.stderr(`hongbao: ${(err as Error)?.stack ?? String(err)}`);
+    process.exit(1);
+  },
+);

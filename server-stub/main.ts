@@ -1,0 +1,142 @@
+// `hongbao stub`: the primary forks --workers processes (node:cluster) that share the WebSocket
+// port and hold the connections; the primary runs the HTTP API, the generator, the sending service
+// and merges the workers' counters. A worker that dies is reported and replaced.
+import cluster, { type Worker } from 'node:cluster';
+import { WebSocketServer } from 'ws';
+import { helpText, parseOptions } from '../common/options.ts';
+import { share } from '../common/split.ts';
+import { StubCore } from './core.ts';
+import { build } from './http.ts';
+import type { ToPrimary, ToWorker } from './ipc.ts';
+import { chooseIface } from './nic.ts';
+import { stubCommand, type StubOptions } from './options.ts';
+import { StubWorker } from './worker.ts';
+import { TICKS_PER_SECOND } from './pacer.ts';
+
+export interface Io {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
+const WORKER_INDEX_ENV = 'HONGBAO_STUB_WORKER_INDEX';
+
+/** Runs the stub until SIGINT/SIGTERM; resolves to the exit code. */
+export async function runStub(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const { options, help } = parseOptions<StubOptions>(stubCommand, argv, env);
+  if (help) {
+    io.stdout(helpText(stubCommand));
+    return 0;
+  }
+  if (cluster.isWorker) return runWorker(options, Number(env[WORKER_INDEX_ENV] ?? 0));
+  return runPrimary(options, io);
+}
+
+/** Calls `fn` just after every boundary of `periodMs` on the wall clock; returns a stop function. */
+export function everyAligned(periodMs: number, offsetMs: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const now = Date.now();
+    timer = setTimeout(run, periodMs - (now % periodMs) + offsetMs);
+  };
+  const run = () => {
+    fn();
+    arm();
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
+async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
+  const iface = chooseIface(opts.iface, opts.host);
+  const core = new StubCore({ workers: opts.workers, sets: opts.sets, history: opts.history, iface });
+  const byWorker = new Map<Worker, number>();
+  let stopping = false;
+  let wsPort = 0;
+
+  const fork = (index: number): Worker => {
+    const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
+    byWorker.set(w, index);
+    w.on('message', (msg: ToPrimary) => core.fromWorker(index, msg));
+    w.on('listening', (addr) => {
+      wsPort = addr.port;
+      core.workerUp(index, { pid: w.process.pid ?? 0, send: (m: ToWorker) => w.isConnected() && w.send(m) });
+    });
+    w.on('exit', (code, signal) => {
+      byWorker.delete(w);
+      core.workerDown(index);
+      if (stopping) return;
+      io.stderr(`hongbao stub: worker ${index} (pid ${w.process.pid}) died (${signal ?? `exit ${code}`}); its connections are lost, restarting it`);
+      setTimeout(() => !stopping && fork(index), 500);
+    });
+    return w;
+  };
+
+  const listening = Array.from({ length: opts.workers }, (_, i) => {
+    const w = fork(i);
+    return new Promise<void>((resolve, reject) => {
+      w.once('listening', () => resolve());
+      w.once('exit', (code) => reject(new Error(`worker ${i} exited with ${code} before listening on ${opts.host}:${opts.port}`)));
+    });
+  });
+  try {
+    await Promise.all(listening);
+  } catch (err) {
+    stopping = true;
+    for (const w of byWorker.keys()) w.process.kill();
+    io.stderr(`hongbao stub: ${(err as Error).message}`);
+    return 1;
+  }
+
+  const app = build(core, { token: opts.token });
+  await app.listen({ port: opts.httpPort, host: opts.host });
+  const httpPort = (app.server.address() as { port: number }).port;
+  const stopTick = everyAligned(1000 / TICKS_PER_SECOND, 1, () => core.tick());
+  const stopNic = everyAligned(1000, 2, () => core.sampleNic());
+  io.stdout(JSON.stringify({ event: 'listening', port: wsPort, httpPort, host: opts.host, pid: process.pid, workers: [...byWorker.keys()].map((w) => w.process.pid), iface }));
+  io.stderr(`hongbao stub: ws://${opts.host}:${wsPort} with ${opts.workers} worker(s), http://${opts.host}:${httpPort}, ${opts.sets} SETs, max ${opts.maxQps} served/s`);
+
+  return new Promise<number>((resolve) => {
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      io.stderr(`hongbao stub: ${signal}, stopping`);
+      stopTick();
+      stopNic();
+      const exits = [...byWorker.keys()].map((w) => new Promise((r) => (w.isDead() ? r(null) : w.once('exit', r))));
+      for (const w of byWorker.keys()) w.process.kill('SIGTERM');
+      await app.close();
+      await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 3000))]);
+      resolve(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+}
+
+async function runWorker(opts: StubOptions, index: number): Promise<number> {
+  const worker = new StubWorker(
+    { index, workers: opts.workers, sets: opts.sets, cap: share(opts.maxQps, opts.workers, index) },
+    (msg) => process.connected && process.send!(msg),
+  );
+  const wss = new WebSocketServer({
+    port: opts.port,
+    host: opts.host,
+    backlog: 8192,
+    maxPayload: 64 * 1024,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  wss.on('connection', (ws) => worker.attach(ws));
+  process.on('message', (msg: ToWorker) => worker.receive(msg));
+  const stopFlush = everyAligned(1000, 20, () => process.connected && process.send!(worker.flush()));
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      stopFlush();
+      wss.close();
+      resolve(0);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', () => undefined); // the primary decides
+    process.once('disconnect', stop); // primary gone: nobody to serve
+  });
+}
