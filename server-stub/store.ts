@@ -16,7 +16,10 @@ export class SecondStore {
     this.values = new Float64Array(history * N_FIELDS);
   }
 
+  private newest = 0;
+
   private slot(second: number): number {
+    if (second > this.newest) this.newest = second;
     const i = second % this.history;
     if (this.seconds[i] !== second) {
       this.seconds[i] = second;
@@ -25,9 +28,14 @@ export class SecondStore {
     return i * N_FIELDS;
   }
 
+  /** False for seconds before the start or already pushed out of the history. */
+  private keeps(second: number): boolean {
+    return second >= this.startSecond && second > this.newest - this.history;
+  }
+
   /** Adds a worker's or the primary's counters for one second. */
   add(second: number, counters: ArrayLike<number>): void {
-    if (second < this.startSecond) return;
+    if (!this.keeps(second)) return;
     const base = this.slot(second);
     for (let f = 0; f < N_FIELDS; f++) {
       const v = counters[f];
@@ -39,7 +47,7 @@ export class SecondStore {
   }
 
   addField(second: number, field: number, n: number): void {
-    if (second < this.startSecond || n === 0) return;
+    if (n === 0 || !this.keeps(second)) return;
     this.values[this.slot(second) + field] += n;
     this.totals[field] += n;
   }
@@ -47,7 +55,7 @@ export class SecondStore {
   /** Entries for seconds in [from, to], oldest first; seconds with nothing recorded are zeros. */
   range(from: number, to: number): SecondStats[] {
     const out: SecondStats[] = [];
-    const first = Math.max(from, this.startSecond, to - this.history + 1);
+    const first = Math.max(from, this.startSecond, Math.max(to, this.newest) - this.history + 1);
     for (let s = first; s <= to; s++) {
       const i = s % this.history;
       const e: Record<string, number> = { second: s };

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system tools the tests use, when missing: chrony (a real NTP server for the clock
+# tests). Idempotent; needs root and Debian's packages. Never starts a system service.
+set -euo pipefail
+
+want=()
+command -v chronyd >/dev/null 2>&1 || [[ -x /usr/sbin/chronyd ]] || want+=(chrony)
+
+if ((${#want[@]} == 0)); then
+  exit 0
+fi
+if [[ ${EUID} -ne 0 ]]; then
+  echo "ensure-tools: missing ${want[*]}; install them (apt-get install ${want[*]}) or run as root" >&2
+  exit 1
+fi
+echo "ensure-tools: installing ${want[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Keep package scripts from starting daemons (chronyd would try to steer the clock).
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [[ ! -e ${policy} ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"${policy}"
+  chmod +x "${policy}"
+  made_policy=1
+fi
+cleanup() { if ((made_policy)); then rm -f "${policy}"; fi; }
+trap cleanup EXIT
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null

@@ -1,0 +1,128 @@
+import test from 'ava';
+import { share, cumulativeQuota } from '../common/split.ts';
+import { amountOf, partOf, setOf } from '../server-stub/envelopes.ts';
+import { SentLedger, pickUsers } from '../server-stub/ledger.ts';
+import { RatePacer } from '../server-stub/pacer.ts';
+import { U32Queue } from '../server-stub/queue.ts';
+import { SecondStore } from '../server-stub/store.ts';
+import { F, N_FIELDS } from '../server-stub/fields.ts';
+
+function seeded(seed: number): () => number {
+  return () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+test('split: shares sum exactly to the total', (t) => {
+  for (const [total, parts] of [[65000, 3], [7, 10], [0, 4], [1_020_000, 17]]) {
+    let sum = 0;
+    for (let i = 0; i < parts; i++) sum += share(total, parts, i);
+    t.is(sum, total);
+  }
+  t.is(cumulativeQuota(7, 10, 9), 7);
+});
+
+test('queue: FIFO across growth', (t) => {
+  const q = new U32Queue(2);
+  for (let i = 1; i <= 100; i++) q.push(i);
+  const out: number[] = [];
+  for (let i = 0; i < 50; i++) out.push(q.shift());
+  for (let i = 101; i <= 130; i++) q.push(i);
+  while (q.length) out.push(q.shift());
+  t.deepEqual(out, Array.from({ length: 130 }, (_, i) => i + 1));
+  t.is(q.shift(), -1);
+});
+
+test('envelopes: ids deal round-robin over SETs and parts; amounts are 1..20000', (t) => {
+  t.deepEqual([1, 2, 3, 4, 5].map((id) => setOf(id, 4)), [0, 1, 2, 3, 0]);
+  t.deepEqual([1, 4, 5, 8, 9].map((id) => partOf(id, 4, 2)), [0, 0, 1, 1, 0]);
+  for (let id = 1; id < 10000; id++) {
+    const a = amountOf(id);
+    if (a < 1 || a > 20000) t.fail(`amount ${a}`);
+  }
+  t.is(amountOf(77), amountOf(77));
+});
+
+test('ledger: portions sum exactly, only named users claim, each once', (t) => {
+  const rnd = seeded(7);
+  const ledger = new SentLedger(rnd);
+  for (let i = 0; i < 2000; i++) {
+    const amount = 3 + Math.floor(rnd() * 100000);
+    const users = pickUsers(3, 0, 50, rnd);
+    const id = ledger.create(amount, users);
+    t.is(ledger.claim(id, 51), 0, 'a user not named gets nothing');
+    let sum = 0;
+    for (const u of [users[2], users[0], users[1]]) {
+      const p = ledger.claim(id, u);
+      if (p < 1) t.fail(`portion ${p}`);
+      sum += p;
+      t.is(ledger.claim(id, u), 0, 'no double claim');
+    }
+    if (sum !== amount) t.fail(`portions ${sum} != ${amount}`);
+  }
+  const totals = ledger.totals();
+  t.is(totals.claimedAmount, totals.sentAmount);
+  t.is(totals.remainingAmount, 0);
+  t.is(totals.open, 0);
+  t.is(ledger.openAmount(), 0);
+});
+
+test('ledger: partly claimed envelopes keep the remainder open', (t) => {
+  const ledger = new SentLedger(seeded(1));
+  const id = ledger.create(100, [1, 2, 3]);
+  const p = ledger.claim(id, 2);
+  t.true(p >= 1 && p <= 98);
+  t.is(ledger.openAmount(), 100 - p);
+  t.is(ledger.totals().remainingAmount, 100 - p);
+  t.throws(() => ledger.create(2, [1, 2, 3]), { message: /cannot give 3 users a cent each/ });
+});
+
+test('pickUsers: distinct, in range', (t) => {
+  const rnd = seeded(3);
+  for (let i = 0; i < 500; i++) {
+    const u = pickUsers(3, 10, 12, rnd);
+    t.deepEqual([...u].sort(), [10, 11, 12]);
+  }
+  t.throws(() => pickUsers(3, 1, 2), { message: /cannot pick 3 distinct users from 2/ });
+});
+
+test('pacer: exact per-second counts from ticks with an injected clock', (t) => {
+  const p = new RatePacer(7, 100, 1000);
+  t.is(p.due(999_950), 0, 'nothing before the start second');
+  const perSecond = new Map<number, number>();
+  for (let ms = 1_000_000; ms < 1_005_000; ms += 100) {
+    const s = Math.floor(ms / 1000);
+    perSecond.set(s, (perSecond.get(s) ?? 0) + p.due(ms + 3));
+  }
+  t.deepEqual([...perSecond.values()], [7, 7, 7, 7, 7]);
+  t.is(p.missed, 0);
+});
+
+test('pacer: a stall counts missed instead of emitting late, and total bounds it', (t) => {
+  const p = new RatePacer(10, 35, 1000);
+  t.is(p.due(1_000_050), 1);
+  t.is(p.due(1_000_950), 9);
+  // stalled through second 1001 entirely
+  t.is(p.due(1_002_050), 1);
+  t.is(p.missed, 10);
+  t.is(p.due(1_002_999), 9);
+  t.is(p.due(1_003_999), 5, 'total caps the last second');
+  t.true(p.finished);
+  t.is(p.emitted + p.missed, 35);
+});
+
+test('store: merges counters per second and fills gaps with zeros', (t) => {
+  const s = new SecondStore(10, 100);
+  const c = new Array(N_FIELDS).fill(0);
+  c[F.shakes] = 5;
+  s.add(101, c);
+  s.add(101, c);
+  s.addField(103, F.won, 2);
+  s.add(99, c); // before start: ignored
+  const r = s.range(100, 103);
+  t.deepEqual(r.map((e) => e.second), [100, 101, 102, 103]);
+  t.deepEqual(r.map((e) => e.shakes), [0, 10, 0, 0]);
+  t.is(r[3].won, 2);
+  t.is(s.totals[F.shakes], 10);
+  s.addField(113, F.won, 1); // reuses 103's slot
+  t.is(s.range(113, 113)[0].won, 1);
+  t.is(s.range(103, 103).length, 0, 'seconds older than the history are gone');
+});
