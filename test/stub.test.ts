@@ -65,14 +65,23 @@ test('stub: shakes above --max-qps served per second get overload', async (t) =>
   const stub = await startStub(t, ['--max-qps', '10']);
   const c = await TestClient.login(stub.url, 3);
   t.teardown(() => c.close());
-  const second = await startOfSecond();
+  const first = await startOfSecond();
   for (let i = 0; i < 30; i++) c.shake(3);
   const results: number[] = [];
   for (let i = 0; i < 30; i++) results.push((await c.next(Cmd.SHAKE_REPLY)).result);
-  t.is(results.filter((r) => r === ShakeResult.OVERLOAD).length, 20);
-  t.is(results.filter((r) => r === ShakeResult.EMPTY).length, 10);
-  const [s] = await statsFor(stub, second, second);
-  t.deepEqual([s.shakes, s.empty, s.overload], [30, 10, 20]);
+  const last = now();
+  // The burst lands in one second unless this machine stalls; either way each second serves <= 10.
+  const secs = await statsFor(stub, first, last);
+  let served = 0;
+  for (const s of secs) {
+    t.is(s.empty, Math.min(s.shakes, 10), `second ${s.second} serves up to --max-qps`);
+    t.is(s.overload, s.shakes - s.empty);
+    served += s.empty;
+  }
+  t.is(secs.reduce((n: number, s: { shakes: number }) => n + s.shakes, 0), 30);
+  t.is(results.filter((r) => r === ShakeResult.EMPTY).length, served);
+  t.is(results.filter((r) => r === ShakeResult.OVERLOAD).length, 30 - served);
+  if (secs.length === 1 || secs[1].shakes === 0) t.is(served, 10);
 });
 
 test('stub: sent envelopes reach exactly the named users, claims conserve every cent', async (t) => {
@@ -146,14 +155,14 @@ test('stub: two workers, many source IPs: counters and connections are merged', 
   const users = Array.from({ length: 40 }, (_, i) => 1000 + i);
   const clients = await Promise.all(users.map((u, i) => TestClient.login(stub.url, u, `127.0.0.${2 + (i % 4)}`)));
   t.teardown(() => clients.forEach((c) => c.close()));
-  const second = await startOfSecond();
+  const first = await startOfSecond();
   clients.forEach((c, i) => {
     for (let k = 0; k < 5; k++) c.shake(users[i]);
   });
   for (const c of clients) for (let k = 0; k < 5; k++) await c.next(Cmd.SHAKE_REPLY);
-  const [s] = await statsFor(stub, second, second);
-  t.is(s.shakes, 200);
-  t.is(s.empty, 200);
+  const secs = await statsFor(stub, first, now());
+  t.is(secs.reduce((n: number, s: { shakes: number }) => n + s.shakes, 0), 200);
+  t.is(secs.reduce((n: number, s: { empty: number }) => n + s.empty, 0), 200);
   const st = (await stub.get('/stats')).body;
   t.is(st.connections, 40);
   const metrics = (await stub.get('/metrics')).body as string;
