@@ -2,7 +2,7 @@
 // It runs with plain `node` and no node_modules, except for chart rendering, which needs the
 // native @napi-rs/canvas binding: the bundle loads it lazily and says so when it is missing.
 import { build } from 'esbuild';
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 
 await build({
   entryPoints: ['bin/hongbao.ts'],
@@ -15,5 +15,7 @@ await build({
   banner: { js: '#!/usr/bin/env node' },
   external: ['canvas', '@napi-rs/canvas', 'chartjs-node-canvas'],
   logLevel: 'warning',
+  // The dashboard serves Chart.js from the bundle, so the controller needs no node_modules for it.
+  define: { __HONGBAO_CHART_UMD__: JSON.stringify(readFileSync('node_modules/chart.js/dist/chart.umd.js', 'utf8')) },
 });
 chmodSync('dist/hongbao.cjs', 0o755);

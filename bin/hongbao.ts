@@ -1,22 +1,27 @@
 // The single `hongbao` command. The only file that reads process.argv/env and calls process.exit.
 import { ConfigError } from '../common/errors.ts';
 import { runStub } from '../server-stub/main.ts';
-
-import type { Io } from '../server-stub/main.ts';
+import { runChart, runController } from '../controller/main.ts';
+import type { Io } from '../common/io.ts';
 
 const io: Io = {
   stdout: (line: string) => process.stdout.write(line.endsWith('\n') ? line : line + '\n'),
   stderr: (line: string) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
+  self: [process.execPath, process.argv[1]],
 };
 
 const commands: Record<string, (argv: readonly string[], env: NodeJS.ProcessEnv, io: Io) => Promise<number>> = {
   stub: runStub,
+  controller: runController,
+  chart: runChart,
 };
 
 const usage = `usage: hongbao <command> [options]
 
 commands:
   stub         the red-envelope server (SETs, envelope queues, generator, sending service, counters)
+  controller   retargets the fleet's QPS, records the run, renders charts, serves the dashboard
+  chart        re-renders a run's PNG charts and summary.json from its series.ndjson
 
 hongbao <command> --help shows a command's options.
 `;

@@ -13,10 +13,8 @@ import { stubCommand, type StubOptions } from './options.ts';
 import { StubWorker } from './worker.ts';
 import { TICKS_PER_SECOND } from './pacer.ts';
 
-export interface Io {
-  stdout: (line: string) => void;
-  stderr: (line: string) => void;
-}
+export type { Io } from '../common/io.ts';
+import type { Io } from '../common/io.ts';
 
 const WORKER_INDEX_ENV = 'HONGBAO_STUB_WORKER_INDEX';
 

@@ -1,0 +1,383 @@
+// The controller's state: the agent registry, the fleet QPS and its history, the current run with
+// its timeline, the stub poller and the live-dashboard subscribers. Routes (app.ts) call into it;
+// main.ts drives tick() once a second.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CodedError, HttpError } from '../common/errors.ts';
+import { Histogram } from '../common/histogram.ts';
+import { Run, type QpsChange } from './run.ts';
+import { SERVER_FIELDS, Timeline, type AgentSample, type Row, type ServerCounts } from './timeline.ts';
+
+export interface AgentRegistration {
+  id: string;
+  controlUrl: string;
+  users?: { first: number; count: number };
+  totalUsers?: number;
+  workers?: number;
+  sourceIps?: number;
+  rule?: string;
+  mode?: string;
+  pid?: number;
+}
+
+export interface AgentEntry extends AgentRegistration {
+  registeredAt: number;
+  registeredSecond: number;
+  lastSampleAt: number | null;
+  lastSampleSecond: number | null;
+  samples: number;
+  lost: boolean;
+  lostAtSecond: number | null;
+}
+
+export interface ControllerConfig {
+  resultsDir: string;
+  stubUrl?: string;
+  token?: string;
+  leadSeconds: number;
+  lostAfterSeconds: number;
+  chartEverySeconds: number;
+  clock?: () => number;
+  log?: (line: string) => void;
+  /** Seconds after which a second is written even if data is missing (agents push second now-2). */
+  settleSeconds?: number;
+  /** Timeout of calls to agents and the stub. */
+  callTimeoutMs?: number;
+  /**
+   * Renders a run's charts; returns the PNG paths. Default: in this process. The CLI renders in a
+   * child process (`hongbao chart DIR`) so that drawing never stalls the QPS fan-out.
+   */
+  renderCharts?: (run: Run) => Promise<string[]>;
+}
+
+export interface Subscriber {
+  send(event: string, data: unknown): void;
+}
+
+export class Controller {
+  readonly agents = new Map<string, AgentEntry>();
+  readonly qpsHistory: QpsChange[] = [];
+  run: Run | undefined;
+  private timeline: Timeline | undefined;
+  readonly subscribers = new Set<Subscriber>();
+  private readonly clock: () => number;
+  private readonly log: (line: string) => void;
+  private stubNext = 0;
+  stubError: string | null = null;
+  stubOkAt: number | null = null;
+  private polling = false;
+  private charting: Promise<unknown> | undefined;
+  private lastChartAt = 0;
+  /** Samples rejected as too early (before the run) and accepted late (amending a written second). */
+  lateSamples = 0;
+
+  constructor(readonly config: ControllerConfig) {
+    this.clock = config.clock ?? Date.now;
+    this.log = config.log ?? (() => undefined);
+  }
+
+  nowSecond(): number {
+    return Math.floor(this.clock() / 1000);
+  }
+
+  // ---- runs -----------------------------------------------------------------------------------
+
+  startRun(config: Record<string, unknown> = {}): Run {
+    const run = new Run(this.config.resultsDir, this.clock(), { ...config, stub: this.config.stubUrl ?? null, leadSeconds: this.config.leadSeconds });
+    this.run = run;
+    this.timeline = new Timeline(
+      run.meta.startSecond,
+      (s) => this.targetAt(s),
+      (s) => this.expectedAt(s),
+    );
+    this.stubNext = run.meta.startSecond;
+    for (const a of this.agents.values()) run.meta.agents[a.id] = { ...a };
+    run.saveMeta();
+    this.log(`hongbao controller: run ${run.id} started in ${run.dir}`);
+    return run;
+  }
+
+  /** Stops the current run: writes what is recorded, summary.json and the charts. */
+  async stopRun(id?: string) {
+    const run = this.run;
+    if (!run || run.stopped || (id !== undefined && run.id !== id)) {
+      throw new CodedError(404, HttpError.NOT_FOUND, id ? `no running run ${id}` : 'no run is in progress');
+    }
+    await this.charting;
+    run.append(this.timeline!.take(this.nowSecond() - 1));
+    const summary = run.finish(this.clock());
+    const charts = await this.render(run);
+    this.broadcast('stopped', { id: run.id });
+    this.log(`hongbao controller: run ${run.id} stopped; charts in ${join(run.dir, 'charts')}`);
+    return { id: run.id, dir: run.dir, summary, charts };
+  }
+
+  listRuns(): Array<{ id: string; startedAt: string | null; stoppedAt: string | null; current: boolean }> {
+    const dir = this.config.resultsDir;
+    if (!existsSync(dir)) return [];
+    const out = [];
+    for (const name of readdirSync(dir).sort()) {
+      const meta = join(dir, name, 'run.json');
+      if (!existsSync(meta)) continue;
+      let m: { startedAt?: string; stoppedAt?: string | null } = {};
+      try {
+        m = JSON.parse(readFileSync(meta, 'utf8'));
+      } catch {
+        // a run.json being rewritten; list it anyway
+      }
+      out.push({ id: name, startedAt: m.startedAt ?? null, stoppedAt: m.stoppedAt ?? null, current: this.run?.id === name && !this.run.stopped });
+    }
+    return out;
+  }
+
+  chartPath(runId: string, name: string): string {
+    if (!/^[0-9]{8}-[0-9]{6}(-[0-9]+)?$/.test(runId)) throw new CodedError(404, HttpError.NOT_FOUND, `no run ${runId}`);
+    const path = join(this.config.resultsDir, runId, 'charts', `${name}.png`);
+    if (!existsSync(path)) throw new CodedError(404, HttpError.NOT_FOUND, `no chart ${name}.png in run ${runId} (yet)`);
+    return path;
+  }
+
+  // ---- agents ---------------------------------------------------------------------------------
+
+  register(reg: AgentRegistration): { entry: AgentEntry; created: boolean } {
+    const old = this.agents.get(reg.id);
+    const now = this.clock();
+    const entry: AgentEntry = {
+      ...reg,
+      registeredAt: old?.registeredAt ?? now,
+      registeredSecond: old?.registeredSecond ?? Math.floor(now / 1000),
+      lastSampleAt: old?.lastSampleAt ?? null,
+      lastSampleSecond: old?.lastSampleSecond ?? null,
+      samples: old?.samples ?? 0,
+      lost: false,
+      lostAtSecond: null,
+    };
+    this.agents.set(reg.id, entry);
+    if (old?.lost) this.log(`hongbao controller: agent ${reg.id} is back`);
+    if (this.run) {
+      this.run.meta.agents[reg.id] = { ...entry };
+      this.run.saveMeta();
+    }
+    this.broadcast('agents', this.agentList());
+    return { entry, created: !old };
+  }
+
+  sample(id: string, s: AgentSample): { accepted: boolean; late: boolean } {
+    const a = this.agents.get(id);
+    if (!a) throw new CodedError(404, HttpError.NOT_FOUND, `agent ${id} is not registered: POST /agents first`);
+    if (s.hist) {
+      try {
+        Histogram.decode(s.hist);
+      } catch (err) {
+        throw new CodedError(400, HttpError.BAD_REQUEST, `body/hist is not an encoded histogram: ${(err as Error).message}`);
+      }
+    }
+    a.lastSampleAt = this.clock();
+    a.lastSampleSecond = Math.max(a.lastSampleSecond ?? 0, s.second);
+    a.samples++;
+    if (a.lost) {
+      a.lost = false;
+      a.lostAtSecond = null;
+      this.log(`hongbao controller: agent ${id} is sending samples again`);
+    }
+    if (!this.timeline) return { accepted: false, late: false };
+    const late = s.second < this.nowSecond() - (this.config.settleSeconds ?? 3);
+    if (late) this.lateSamples++;
+    return { accepted: this.timeline.addSample(id, s), late };
+  }
+
+  agentList() {
+    const now = this.clock();
+    return [...this.agents.values()].map((a) => ({
+      id: a.id,
+      controlUrl: a.controlUrl,
+      users: a.users ?? null,
+      totalUsers: a.totalUsers ?? null,
+      workers: a.workers ?? null,
+      status: a.lost ? 'lost' : a.samples > 0 ? 'active' : 'registered',
+      samples: a.samples,
+      lastSampleSecond: a.lastSampleSecond,
+      lastSampleAgoS: a.lastSampleAt === null ? null : Math.round((now - a.lastSampleAt) / 100) / 10,
+    }));
+  }
+
+  private expectedAt(second: number): string[] {
+    const out: string[] = [];
+    for (const a of this.agents.values()) {
+      if (a.registeredSecond > second) continue;
+      if (a.lost && a.lostAtSecond !== null && second >= a.lostAtSecond) continue;
+      out.push(a.id);
+    }
+    return out;
+  }
+
+  /** Marks agents lost whose samples stopped; reports each once. */
+  checkLost(): void {
+    const now = this.clock();
+    const limit = this.config.lostAfterSeconds * 1000;
+    for (const a of this.agents.values()) {
+      const last = a.lastSampleAt ?? a.registeredAt;
+      if (!a.lost && now - last > limit) {
+        a.lost = true;
+        a.lostAtSecond = Math.floor(last / 1000) + 1;
+        this.log(`hongbao controller: agent ${a.id} lost: no sample for ${Math.round((now - last) / 1000)} s`);
+        this.broadcast('agents', this.agentList());
+      }
+    }
+  }
+
+  // ---- QPS ------------------------------------------------------------------------------------
+
+  currentQps(): { qps: number | null; at: number | null } {
+    const now = this.nowSecond();
+    let cur: QpsChange | undefined;
+    for (const c of this.qpsHistory) if (c.at <= now) cur = c;
+    return { qps: cur?.qps ?? null, at: cur?.at ?? null };
+  }
+
+  targetAt(second: number): number | null {
+    let q: number | null = null;
+    for (const c of this.qpsHistory) if (c.at <= second) q = c.qps;
+    return q;
+  }
+
+  fleetUsers(): number | null {
+    let n: number | null = null;
+    for (const a of this.agents.values()) if (typeof a.totalUsers === 'number') n = Math.max(n ?? 0, a.totalUsers);
+    return n;
+  }
+
+  /** Picks one `at` second for the whole fleet and sends {qps, at} to every agent in parallel. */
+  async setQps(qps: number, requestedAt?: number): Promise<QpsChange> {
+    if (this.agents.size === 0) throw new CodedError(409, HttpError.CONFLICT, 'no agents are registered: start agents with --controller first');
+    const users = this.fleetUsers();
+    if (users !== null && qps > users) throw new CodedError(400, HttpError.BAD_REQUEST, `body/qps (${qps}) must be <= the fleet's ${users} users`);
+    const now = this.nowSecond();
+    const at = requestedAt ?? now + this.config.leadSeconds;
+    if (at <= now) throw new CodedError(400, HttpError.BAD_REQUEST, `body/at (${at}) must be after the current second ${now}`);
+    const timeout = this.config.callTimeoutMs ?? 1500;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
+    const agents = await Promise.all(
+      [...this.agents.values()].map(async (a) => {
+        try {
+          const res = await fetch(new URL('/qps', a.controlUrl), { method: 'POST', headers, body: JSON.stringify({ qps, at }), signal: AbortSignal.timeout(timeout) });
+          const text = await res.text();
+          if (!res.ok) {
+            let message = text.slice(0, 300);
+            try {
+              message = (JSON.parse(text) as { message?: string }).message ?? message;
+            } catch {
+              // not JSON
+            }
+            return { id: a.id, ok: false, error: `agent answered ${res.status}: ${message}` };
+          }
+          return { id: a.id, ok: true };
+        } catch (err) {
+          const e = err as Error & { cause?: { message?: string; code?: string } };
+          const why = e.name === 'TimeoutError' ? `no answer within ${timeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+          return { id: a.id, ok: false, error: `${a.controlUrl} unreachable: ${why}` };
+        }
+      }),
+    );
+    const change: QpsChange = { qps, at, requestedAt: this.clock(), agents };
+    this.qpsHistory.push(change);
+    if (this.run) {
+      this.run.meta.qpsChanges.push(change);
+      this.run.saveMeta();
+    }
+    const failed = agents.filter((a) => !a.ok);
+    this.log(`hongbao controller: QPS ${qps} from second ${at}: ${agents.length - failed.length}/${agents.length} agents accepted${failed.length ? `; failed: ${failed.map((f) => `${f.id} (${f.error})`).join(', ')}` : ''}`);
+    this.broadcast('qps', change);
+    return change;
+  }
+
+  // ---- once a second --------------------------------------------------------------------------
+
+  /** Polls the stub for completed seconds since the last poll. Failures are reported, never thrown. */
+  async pollStub(): Promise<void> {
+    const url = this.config.stubUrl;
+    if (!url || !this.timeline || this.polling) return;
+    this.polling = true;
+    try {
+      const res = await fetch(new URL(`/stats?since=${this.stubNext}`, url), { signal: AbortSignal.timeout(this.config.callTimeoutMs ?? 1500) });
+      if (!res.ok) throw new Error(`answered ${res.status}`);
+      const body = (await res.json()) as { connections: number; seconds: Array<Record<string, number>> };
+      for (const e of body.seconds) {
+        const counts = Object.fromEntries(SERVER_FIELDS.map((f) => [f, f === 'connections' ? body.connections : (e[f] ?? 0)])) as ServerCounts;
+        this.timeline.addServer(e.second, counts);
+        this.stubNext = Math.max(this.stubNext, e.second + 1);
+      }
+      if (this.stubError) this.log(`hongbao controller: stub ${url} reachable again`);
+      this.stubError = null;
+      this.stubOkAt = this.clock();
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      const why = e.cause?.code ?? e.message;
+      if (!this.stubError) this.log(`hongbao controller: stub ${url} unreachable (${why}); its counters are missing until it answers`);
+      this.stubError = why;
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Writes settled seconds to series.ndjson, feeds the dashboard, re-renders charts when due. */
+  flush(): Row[] {
+    if (!this.run || this.run.stopped || !this.timeline) return [];
+    const rows = this.timeline.take(this.nowSecond() - (this.config.settleSeconds ?? 3));
+    this.run.append(rows);
+    for (const r of rows) this.broadcast('row', dashboardRow(r));
+    const now = this.clock();
+    if (!this.charting && now - this.lastChartAt >= this.config.chartEverySeconds * 1000 && this.run.rows.length > 0) {
+      this.lastChartAt = now;
+      const run = this.run;
+      this.charting = this.render(run)
+        .catch((err: Error) => this.log(`hongbao controller: charts of run ${run.id} failed: ${err.message}`))
+        .finally(() => (this.charting = undefined));
+    }
+    return rows;
+  }
+
+  private render(run: Run): Promise<string[]> {
+    return this.config.renderCharts ? this.config.renderCharts(run) : run.charts();
+  }
+
+  async tick(): Promise<void> {
+    this.checkLost();
+    await this.pollStub();
+    this.flush();
+  }
+
+  // ---- dashboard ------------------------------------------------------------------------------
+
+  broadcast(event: string, data: unknown): void {
+    for (const s of this.subscribers) s.send(event, data);
+  }
+
+  snapshot() {
+    return {
+      run: this.run ? { id: this.run.id, startSecond: this.run.meta.startSecond, stopped: this.run.stopped } : null,
+      qps: this.currentQps(),
+      history: this.qpsHistory,
+      agents: this.agentList(),
+      rows: (this.run?.rows ?? []).slice(-900).map(dashboardRow),
+      tokenRequired: !!this.config.token,
+    };
+  }
+
+  health() {
+    const agents = this.agentList();
+    return {
+      ok: this.stubError === null && agents.every((a) => a.status !== 'lost'),
+      run: this.run?.id ?? null,
+      agents: { total: agents.length, active: agents.filter((a) => a.status === 'active').length, lost: agents.filter((a) => a.status === 'lost').map((a) => a.id) },
+      stub: this.config.stubUrl ? { url: this.config.stubUrl, ok: this.stubError === null, error: this.stubError } : null,
+    };
+  }
+}
+
+/** A row without the histogram, for the browser. */
+export function dashboardRow(r: Row) {
+  const { hist: _hist, ...rest } = r;
+  return rest;
+}

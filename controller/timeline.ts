@@ -1,0 +1,165 @@
+// One timeline keyed by epoch second: the target QPS, every agent's sample, their sum, merged
+// latency, and the stub's counters. A second is written once it has settled; data that comes in
+// later for a written second re-writes it as an amended line (readers keep the last line of a second).
+import { Histogram } from '../common/histogram.ts';
+
+export const CLIENT_FIELDS = ['sent', 'answered', 'won', 'empty', 'overload', 'missed', 'errors', 'claims', 'claimedAmount', 'connections'] as const;
+export const SERVER_FIELDS = [
+  'connections',
+  'shakes',
+  'won',
+  'empty',
+  'overload',
+  'logins',
+  'notices',
+  'claims',
+  'claimedAmount',
+  'chats',
+  'errors',
+  'generated',
+  'sent',
+  'rxPackets',
+  'txPackets',
+] as const;
+
+export type ClientCounts = { [K in (typeof CLIENT_FIELDS)[number]]: number };
+export type ServerCounts = { [K in (typeof SERVER_FIELDS)[number]]: number };
+export interface Latency {
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface AgentSample extends Partial<ClientCounts> {
+  second: number;
+  qps?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  maxMs?: number;
+  offsetMs?: number;
+  uncertaintyMs?: number;
+  /** Encoded latency histogram in microseconds (common/histogram.ts). */
+  hist?: string;
+}
+
+/** One line of series.ndjson. */
+export interface Row {
+  second: number;
+  /** Seconds since the run started. */
+  t: number;
+  targetQps: number | null;
+  client: ClientCounts & Latency;
+  agents: Record<string, ClientCounts & { p50Ms: number; p99Ms: number; maxMs: number; qps: number | null }>;
+  /** Agents expected but without a sample for this second. */
+  missingAgents: string[];
+  server: ServerCounts | null;
+  /** Merged latency histogram (us), so phases can be summarised from disk. */
+  hist: string;
+  amended?: boolean;
+}
+
+interface Slot {
+  agents: Map<string, AgentSample>;
+  server: ServerCounts | undefined;
+  written: boolean;
+  dirty: boolean;
+}
+
+const zeroClient = (): ClientCounts => Object.fromEntries(CLIENT_FIELDS.map((f) => [f, 0])) as ClientCounts;
+const ms = (us: number) => Math.round(us) / 1000;
+
+export class Timeline {
+  private readonly slots = new Map<number, Slot>();
+  /** Next second not yet written. */
+  private cursor: number;
+
+  constructor(
+    readonly startSecond: number,
+    /** Fleet target QPS in effect in a second (from the controller's QPS history), or null. */
+    private readonly targetAt: (second: number) => number | null,
+    /** Agents expected to report in a second. */
+    private readonly expectedAgents: (second: number) => string[],
+  ) {
+    this.cursor = startSecond;
+  }
+
+  private slot(second: number): Slot {
+    let s = this.slots.get(second);
+    if (!s) {
+      s = { agents: new Map(), server: undefined, written: false, dirty: false };
+      this.slots.set(second, s);
+    }
+    return s;
+  }
+
+  /** An agent's sample; lands in its own second however late it comes. False when before the run. */
+  addSample(agent: string, sample: AgentSample): boolean {
+    if (sample.second < this.startSecond) return false;
+    const s = this.slot(sample.second);
+    s.agents.set(agent, sample);
+    if (s.written) s.dirty = true;
+    return true;
+  }
+
+  addServer(second: number, counts: ServerCounts): void {
+    if (second < this.startSecond) return;
+    const s = this.slot(second);
+    s.server = counts;
+    if (s.written) s.dirty = true;
+  }
+
+  /** Rows ready to append: every second up to `settledUpTo` not written yet, then amended ones. */
+  take(settledUpTo: number): Row[] {
+    const out: Row[] = [];
+    for (const [second, s] of this.slots) {
+      if (s.written && s.dirty) {
+        s.dirty = false;
+        out.push({ ...this.row(second, s), amended: true });
+      }
+    }
+    for (; this.cursor <= settledUpTo; this.cursor++) {
+      const s = this.slot(this.cursor);
+      s.written = true;
+      s.dirty = false;
+      out.push(this.row(this.cursor, s));
+    }
+    return out.sort((a, b) => a.second - b.second);
+  }
+
+  row(second: number, s: Slot = this.slot(second)): Row {
+    const client = zeroClient();
+    const hist = new Histogram();
+    const agents: Row['agents'] = {};
+    let agentQps: number | null = null;
+    for (const [id, a] of s.agents) {
+      const counts = zeroClient();
+      for (const f of CLIENT_FIELDS) {
+        const v = a[f] ?? 0;
+        counts[f] = v;
+        client[f] += v;
+      }
+      if (a.hist) {
+        try {
+          hist.merge(Histogram.decode(a.hist));
+        } catch {
+          // validated on the way in; a bad one is simply not merged
+        }
+      }
+      if (typeof a.qps === 'number') agentQps = Math.max(agentQps ?? 0, a.qps);
+      agents[id] = { ...counts, p50Ms: a.p50Ms ?? 0, p99Ms: a.p99Ms ?? 0, maxMs: a.maxMs ?? 0, qps: a.qps ?? null };
+    }
+    const expected = this.expectedAgents(second);
+    const target = this.targetAt(second) ?? agentQps;
+    return {
+      second,
+      t: second - this.startSecond,
+      targetQps: target,
+      client: { ...client, p50Ms: ms(hist.percentile(50)), p90Ms: ms(hist.percentile(90)), p99Ms: ms(hist.percentile(99)), maxMs: ms(hist.max) },
+      agents,
+      missingAgents: expected.filter((id) => !s.agents.has(id)),
+      server: s.server ?? null,
+      hist: hist.total ? hist.encode() : '',
+    };
+  }
+}
