@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use, when missing: chrony (a real NTP server for the clock
-# tests). Idempotent; needs root and Debian's packages. Never starts a system service.
+# tests), chromium (the dashboard test) and shellcheck (the provisioning scripts). Idempotent; needs
+# root and Debian's packages. Never starts a system service.
 set -euo pipefail
 
 want=()
 command -v chronyd >/dev/null 2>&1 || [[ -x /usr/sbin/chronyd ]] || want+=(chrony)
+[[ -x /usr/bin/chromium ]] || want+=(chromium)
+command -v shellcheck >/dev/null 2>&1 || want+=(shellcheck)
 
 if ((${#want[@]} == 0)); then
   exit 0
