@@ -2,6 +2,7 @@
 import { ConfigError } from '../common/errors.ts';
 import { runStub } from '../server-stub/main.ts';
 import { runChart, runController } from '../controller/main.ts';
+import { runDemo } from '../demo/main.ts';
 import type { Io } from '../common/io.ts';
 
 const io: Io = {
@@ -14,6 +15,7 @@ const commands: Record<string, (argv: readonly string[], env: NodeJS.ProcessEnv,
   stub: runStub,
   controller: runController,
   chart: runChart,
+  demo: runDemo,
 };
 
 const usage = `usage: hongbao <command> [options]
@@ -22,6 +24,7 @@ commands:
   stub         the red-envelope server (SETs, envelope queues, generator, sending service, counters)
   controller   retargets the fleet's QPS, records the run, renders charts, serves the dashboard
   chart        re-renders a run's PNG charts and summary.json from its series.ndjson
+  demo         the whole experiment on this machine: stub, controller, a local fleet; charts in results/
 
 hongbao <command> --help shows a command's options.
 `;

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Io } from '../common/io.ts';
+import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assertSafeListen } from '../common/auth.ts';
 import { ConfigError } from '../common/errors.ts';
@@ -75,6 +76,12 @@ export async function runController(argv: readonly string[], env: NodeJS.Process
 function renderInChild(self: readonly string[], dir: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(self[0], [...self.slice(1), 'chart', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Drawing is the least urgent work on a load-test box: never steal CPU from agents or the stub.
+    try {
+      if (child.pid) setPriority(child.pid, 19);
+    } catch {
+      // not permitted: draw at normal priority
+    }
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

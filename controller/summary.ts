@@ -67,10 +67,13 @@ export function summarize(runId: string, allRows: Row[]): Summary {
   const rows = latestRows(allRows);
   const phases: Phase[] = [];
   let start = 0;
+  // No target yet (before agents report) and a target of 0 are one idle phase.
+  const key = (r: Row) => r.targetQps ?? 0;
   for (let i = 1; i <= rows.length; i++) {
-    if (i === rows.length || rows[i].targetQps !== rows[start].targetQps) {
+    if (i === rows.length || key(rows[i]) !== key(rows[start])) {
       const part = rows.slice(start, i);
-      phases.push({ from: part[0].second, to: part[part.length - 1].second, targetQps: part[0].targetQps, ...phaseOf(part) });
+      const targetQps = part.some((r) => r.targetQps !== null) ? key(part[0]) : null;
+      phases.push({ from: part[0].second, to: part[part.length - 1].second, targetQps, ...phaseOf(part) });
       start = i;
     }
   }

@@ -1,6 +1,7 @@
 // Starts `node dist/hongbao.cjs <command>` for a test, waits for its JSON "listening" line on
-// stdout, and ends it by PID in t.teardown.
+// stdout, and ends it by PID in t.teardown (demo/processes.ts does the work).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { CliProcess } from '../../demo/processes.ts';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 
@@ -9,47 +10,22 @@ export const CLI = fileURLToPath(new URL('../../dist/hongbao.cjs', import.meta.u
 export interface Started<T> {
   child: ChildProcess;
   ready: T;
+  proc: CliProcess;
   stderr: () => string;
   stdout: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Starts `hongbao <args>`, waits for its "listening" event, and stops it (by PID) in t.teardown. */
 export async function startCli<T = Record<string, unknown>>(
   t: ExecutionContext,
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<Started<T>> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-  });
-  const ready = await new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} not ready within ${opts.timeoutMs ?? 15000} ms; stderr: ${err}`)), opts.timeoutMs ?? 15000);
-    const check = () => {
-      const line = out.split('\n').find((l) => l.includes('"listening"'));
-      if (line) {
-        clearTimeout(timer);
-        child.stdout!.off('data', check);
-        resolve(JSON.parse(line) as T);
-      }
-    };
-    child.stdout!.on('data', check);
-    void exited.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`${args[0]} exited with ${code} before listening; stderr: ${err}`));
-    });
-  });
-  return { child, ready, stderr: () => err, stdout: () => out, exited };
+  const proc = new CliProcess(args[0], [process.execPath, CLI], args, { ...process.env, ...opts.env });
+  t.teardown(() => proc.stop());
+  const ready = (await proc.ready(opts.timeoutMs ?? 15000)) as unknown as T;
+  return { child: proc.child, ready, proc, stderr: () => proc.stderr(), stdout: () => proc.stdout(), exited: proc.exited };
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */

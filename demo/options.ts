@@ -1,0 +1,75 @@
+// Options of `hongbao demo` and the two scales of the experiment.
+import { ConfigError } from '../common/errors.ts';
+import type { CommandSpec } from '../common/options.ts';
+
+export interface DemoOptions {
+  scale: 'small' | 'full';
+  phases: string | undefined;
+  results: string;
+  agents: number | undefined;
+  generatorRate: number;
+  senderRate: number;
+  connectTimeout: number | undefined;
+  mode: 'spread' | 'burst';
+  rule: 'modulo' | 'window';
+}
+
+export const demoCommand: CommandSpec = {
+  name: 'demo',
+  summary:
+    'The whole experiment on this machine: a stub, a controller with its SNTP responder and a local fleet of agents on 17 source IPs (127.0.0.2-18); connect everyone, hold QPS step 1, switch to step 2, with the envelope generator and the sending service on; then a summary table and PNG charts in results/.',
+  usage: 'hongbao demo [--scale small|full] [--phases QPS:SECONDS,...] [--results DIR]',
+  options: [
+    { flag: 'scale', type: 'enum', choices: ['small', 'full'], default: 'small', help: 'small: 51,000 users, 1,500 -> 3,000 QPS (the original ratio, ~2 min); full: 1,020,000 users, 30k -> 60k QPS' },
+    { flag: 'phases', type: 'string', arg: 'QPS:SECONDS,...', help: 'QPS steps and how long each lasts (default from --scale: 30 s each)' },
+    { flag: 'results', type: 'string', default: 'results', arg: 'DIR', help: 'folder of run outputs' },
+    { flag: 'agents', type: 'int', min: 1, max: 17, arg: 'N', help: 'agents in the local fleet (default: small 3, full 17)' },
+    { flag: 'generator-rate', type: 'int', min: 0, max: 100_000, default: 200, help: 'envelopes per second the generator pushes into the SET queues' },
+    { flag: 'sender-rate', type: 'int', min: 0, max: 10_000, default: 20, help: 'envelopes per second the sending service creates, 3 named users each' },
+    { flag: 'connect-timeout', type: 'int', min: 10, max: 3600, arg: 'SECONDS', help: 'give up when not everyone is logged in by then (default: small 120, full 1200)' },
+    { flag: 'mode', type: 'enum', choices: ['spread', 'burst'], default: 'spread', help: 'agents spread their shakes over the first 900 ms or fire at the top of the second' },
+    { flag: 'rule', type: 'enum', choices: ['modulo', 'window'], default: 'window', help: "who fires when: window (exact for any QPS) or modulo (the original's)" },
+  ],
+};
+
+export interface Scale {
+  users: number;
+  agents: number;
+  sourceIps: string[];
+  stubWorkers: number;
+  phases: Array<{ qps: number; seconds: number }>;
+  connectTimeoutS: number;
+}
+
+/** Connections a process holds at most: well below the 20000 open files of this machine. */
+export const SOCKETS_PER_PROCESS = 15000;
+export const SOURCE_IPS = Array.from({ length: 17 }, (_, i) => `127.0.0.${i + 2}`);
+
+export function parsePhases(text: string, users: number): Array<{ qps: number; seconds: number }> {
+  const phases = text.split(',').map((part) => {
+    const m = /^\s*(\d+):(\d+)\s*$/.exec(part);
+    if (!m) throw new ConfigError(`hongbao demo: --phases must be QPS:SECONDS,... (e.g. 1500:30,3000:30), got ${JSON.stringify(text)}`);
+    const qps = Number(m[1]);
+    const seconds = Number(m[2]);
+    if (qps > users) throw new ConfigError(`hongbao demo: --phases QPS ${qps} is above the ${users} users of this scale`);
+    if (seconds < 1 || seconds > 3600) throw new ConfigError(`hongbao demo: --phases seconds must be 1..3600, got ${seconds}`);
+    return { qps, seconds };
+  });
+  return phases;
+}
+
+export function scaleOf(o: DemoOptions): Scale {
+  const full = o.scale === 'full';
+  // The original: 17 VMs x 60,000 users = 1,020,000 at 30k then 60k QPS. Small keeps the ratio at 1/20.
+  const users = full ? 1_020_000 : 51_000;
+  const agents = o.agents ?? (full ? 17 : 3);
+  const phases = o.phases ? parsePhases(o.phases, users) : full ? [{ qps: 30_000, seconds: 60 }, { qps: 60_000, seconds: 60 }] : [{ qps: 1_500, seconds: 30 }, { qps: 3_000, seconds: 30 }];
+  return {
+    users,
+    agents,
+    sourceIps: SOURCE_IPS,
+    stubWorkers: Math.ceil(users / SOCKETS_PER_PROCESS),
+    phases,
+    connectTimeoutS: o.connectTimeout ?? (full ? 1200 : 120),
+  };
+}
