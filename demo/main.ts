@@ -93,6 +93,7 @@ class Demo {
   private start(name: string, args: string[], quiet = false): CliProcess {
     const p = new CliProcess(name, this.io.self!, args, this.childEnv, quiet ? undefined : (l) => this.io.stderr(`  [${name}] ${l}`));
     this.procs.push(p);
+    this.io.stdout(JSON.stringify({ event: 'started', name, pid: p.pid }));
     return p;
   }
 
@@ -179,6 +180,7 @@ class Demo {
       const failed = change.agents.filter((a) => !a.ok);
       if (failed.length) throw new Error(`agents refused QPS ${phase.qps}: ${failed.map((f) => `${f.id}: ${f.error}`).join('; ')}`);
       this.log(`phase ${k + 1}: ${phase.qps} QPS from second ${change.at} for ${phase.seconds} s`);
+      this.io.stdout(JSON.stringify({ event: 'phase', phase: k + 1, qps: phase.qps, at: change.at, seconds: phase.seconds }));
       await this.wait(change.at * 1000 + phase.seconds * 1000 - Date.now());
     }
     // Back to zero, so the run's last phase ends where the experiment does; let the last seconds

@@ -7,6 +7,7 @@ export interface DemoOptions {
   phases: string | undefined;
   results: string;
   agents: number | undefined;
+  users: number | undefined;
   generatorRate: number;
   senderRate: number;
   connectTimeout: number | undefined;
@@ -24,6 +25,7 @@ export const demoCommand: CommandSpec = {
     { flag: 'phases', type: 'string', arg: 'QPS:SECONDS,...', help: 'QPS steps and how long each lasts (default from --scale: 30 s each)' },
     { flag: 'results', type: 'string', default: 'results', arg: 'DIR', help: 'folder of run outputs' },
     { flag: 'agents', type: 'int', min: 1, max: 17, arg: 'N', help: 'agents in the local fleet (default: small 3, full 17)' },
+    { flag: 'users', type: 'int', min: 1, max: 2_000_000, arg: 'N', help: 'users of the fleet instead of the scale\'s (a quick try: --users 2000 --phases 60:5,120:5)' },
     { flag: 'generator-rate', type: 'int', min: 0, max: 100_000, default: 200, help: 'envelopes per second the generator pushes into the SET queues' },
     { flag: 'sender-rate', type: 'int', min: 0, max: 10_000, default: 20, help: 'envelopes per second the sending service creates, 3 named users each' },
     { flag: 'connect-timeout', type: 'int', min: 10, max: 3600, arg: 'SECONDS', help: 'give up when not everyone is logged in by then (default: small 120, full 1200)' },
@@ -61,7 +63,7 @@ export function parsePhases(text: string, users: number): Array<{ qps: number; s
 export function scaleOf(o: DemoOptions): Scale {
   const full = o.scale === 'full';
   // The original: 17 VMs x 60,000 users = 1,020,000 at 30k then 60k QPS. Small keeps the ratio at 1/20.
-  const users = full ? 1_020_000 : 51_000;
+  const users = o.users ?? (full ? 1_020_000 : 51_000);
   const agents = o.agents ?? (full ? 17 : 3);
   const phases = o.phases ? parsePhases(o.phases, users) : full ? [{ qps: 30_000, seconds: 60 }, { qps: 60_000, seconds: 60 }] : [{ qps: 1_500, seconds: 30 }, { qps: 3_000, seconds: 30 }];
   return {

@@ -1,5 +1,6 @@
 // Packets of a network interface, from /sys/class/net/IFACE/statistics.
 import { readFileSync, readdirSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 
 const SYS = '/sys/class/net';
 
@@ -14,10 +15,16 @@ export function readPackets(iface: string): { rx: number; tx: number } | undefin
   }
 }
 
-/** `auto`: lo when serving loopback, else the interface that has received the most packets. */
+/**
+ * `auto`: lo when serving loopback; the interface that owns the listen address; for a wildcard
+ * address, the interface that has received the most packets.
+ */
 export function chooseIface(wanted: string, host: string): string {
   if (wanted !== 'auto') return wanted;
   if (host.startsWith('127.') || host === 'localhost' || host === '::1') return 'lo';
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (addrs?.some((a) => a.address === host)) return name;
+  }
   let best = 'lo';
   let most = -1;
   let names: string[] = [];

@@ -1,9 +1,12 @@
 // Emits `rate` items per epoch second, in ten ticks a second, up to `total`. Per-second counts are
-// exact: tick k of second S has emitted floor(rate*(k+1)/10) items of S. Quota a stalled process
-// could not emit within its own second is counted as missed, never emitted late.
+// exact: the quota is spread over the first SPREAD_TICKS ticks (tick k has emitted
+// floor(rate*(k+1)/SPREAD_TICKS) items of its second), and the last ticks only catch up, so a
+// process stalled by up to ~300 ms still completes its second. Quota that could not be emitted
+// within its own second is counted as missed, never emitted late.
 import { cumulativeQuota } from '../common/split.ts';
 
 export const TICKS_PER_SECOND = 10;
+const SPREAD_TICKS = 7;
 
 export class RatePacer {
   emitted = 0;
@@ -37,7 +40,7 @@ export class RatePacer {
       this.doneThisSecond = 0;
     }
     const k = Math.min(TICKS_PER_SECOND - 1, Math.floor((nowMs - s * 1000) / (1000 / TICKS_PER_SECOND)));
-    const n = Math.min(cumulativeQuota(this.rate, TICKS_PER_SECOND, k) - this.doneThisSecond, this.remaining());
+    const n = Math.min(cumulativeQuota(this.rate, SPREAD_TICKS, Math.min(k, SPREAD_TICKS - 1)) - this.doneThisSecond, this.remaining());
     if (n <= 0) return 0;
     this.doneThisSecond += n;
     this.emitted += n;

@@ -1,11 +1,11 @@
 // Runs on disk, charts and the `hongbao chart` command.
 import test from 'ava';
-import { loadImage, createCanvas } from 'canvas';
 import { existsSync, readFileSync, writeFileSync, mkdtempSync, mkdirSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Histogram } from '../common/histogram.ts';
-import { CHART_HEIGHT, CHART_NAMES, CHART_WIDTH, renderCharts } from '../controller/charts.ts';
+import { CHART_NAMES, renderCharts } from '../controller/charts.ts';
+import { assertReadablePng } from './helpers/png.ts';
 import { readSeries } from '../controller/run.ts';
 import { summarize } from '../controller/summary.ts';
 import type { Row } from '../controller/timeline.ts';
@@ -31,25 +31,6 @@ function syntheticRows(start: number): Row[] {
     });
   }
   return rows;
-}
-
-async function assertReadablePng(t: import('ava').ExecutionContext, path: string): Promise<void> {
-  const img = await loadImage(readFileSync(path));
-  t.is(img.width, CHART_WIDTH, path);
-  t.is(img.height, CHART_HEIGHT, path);
-  const canvas = createCanvas(img.width, img.height);
-  const ctx = canvas.getContext('2d');
-  ctx.drawImage(img, 0, 0);
-  const data = ctx.getImageData(0, 0, img.width, img.height).data;
-  const colours = new Set<number>();
-  let nonWhite = 0;
-  for (let i = 0; i < data.length; i += 4 * 7) {
-    const rgb = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
-    colours.add(rgb);
-    if (rgb !== 0xffffff) nonWhite++;
-  }
-  t.true(colours.size > 5, `${path} has more than a few colours`);
-  t.true(nonWhite > 1000, `${path} is not blank`);
 }
 
 test('charts: six PNGs of the right size, drawn, with the QPS step in the data', async (t) => {

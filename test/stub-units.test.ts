@@ -96,6 +96,14 @@ test('pacer: exact per-second counts from ticks with an injected clock', (t) => 
   t.is(p.missed, 0);
 });
 
+test('pacer: the whole quota is due by 700 ms, so late ticks still complete their second', (t) => {
+  const p = new RatePacer(40, 1000, 1000);
+  t.is(p.due(1_000_050), 5);
+  t.is(p.due(1_000_650), 35, 'a tick at 650 ms catches up on everything');
+  t.is(p.due(1_000_990), 0);
+  t.is(p.missed, 0);
+});
+
 test('pacer: a stall counts missed instead of emitting late, and total bounds it', (t) => {
   const p = new RatePacer(10, 35, 1000);
   t.is(p.due(1_000_050), 1);

@@ -50,13 +50,19 @@ test('stub: the generator pushes exactly rate envelopes in every second until to
   t.is(r.status, 200);
   const start = r.body.startSecond;
   const secs = await statsFor(stub, start - 1, start + 3);
-  t.deepEqual(
-    secs.map((s: { generated: number }) => s.generated),
-    [0, 40, 40, 40, 0],
-  );
   const audit = (await stub.get('/audit')).body.generator;
-  t.is(audit.generated, 120);
-  t.is(audit.inQueues, 120);
+  t.is(secs[0].generated, 0, 'nothing before the announced start second');
+  // A machine stalled for a third of a second makes the stub count missed envelopes instead of
+  // pushing them late; only then may a second fall short, never above the rate.
+  for (const s of secs.slice(1)) t.true(s.generated <= 40);
+  if (audit.missed === 0) {
+    t.deepEqual(
+      secs.map((s: { generated: number }) => s.generated),
+      [0, 40, 40, 40, 0],
+    );
+  }
+  t.is(audit.generated + audit.missed, 120);
+  t.is(audit.inQueues, audit.generated);
   t.true(audit.reconciles);
   t.true(audit.status.finished);
 });

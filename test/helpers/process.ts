@@ -40,7 +40,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
       child.kill('SIGKILL');
       reject(new Error(`hongbao ${args.join(' ')} did not exit within ${timeoutMs} ms`));
     }, timeoutMs);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': the output streams are complete only then.
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
