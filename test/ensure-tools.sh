@@ -6,6 +6,9 @@ set -euo pipefail
 
 want=()
 command -v chronyd >/dev/null 2>&1 || [[ -x /usr/sbin/chronyd ]] || want+=(chrony)
+# provisioning tests: ip/ss and curl for the netns fleet (shellcheck: below).
+command -v ip >/dev/null 2>&1 || [[ -x /usr/sbin/ip ]] || want+=(iproute2)
+command -v curl >/dev/null 2>&1 || want+=(curl)
 [[ -x /usr/bin/chromium ]] || want+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || want+=(shellcheck)
 

@@ -1,0 +1,13 @@
+// Wall-clock helpers: epoch seconds and sleeping until an instant.
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** Current epoch second. */
+export function nowSecond(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** Resolves at (or just after) the epoch millisecond `atMs`. */
+export function sleepUntil(atMs: number): Promise<void> {
+  return sleep(atMs - Date.now());
+}

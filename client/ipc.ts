@@ -1,0 +1,50 @@
+// Messages between the agent's parent process and its workers (node:cluster IPC).
+import type { Mode, QpsChange, Rule } from '../common/schedule.ts';
+
+export interface WorkerInit {
+  t: 'init';
+  index: number;
+  server: string;
+  /** Users of this worker: ids first .. first+count-1. */
+  first: number;
+  count: number;
+  /** Agent-local index of `first` (round-robin over source IPs continues across workers). */
+  localBase: number;
+  sourceIps: string[];
+  /** The host's ephemeral port range: with source IPs, each user binds an explicit port from it. */
+  portLow: number;
+  portHigh: number;
+  totalUsers: number;
+  rule: Rule;
+  mode: Mode;
+  spreadMs: number;
+  /** New connections per second for this worker. */
+  ramp: number;
+  connectTimeoutMs: number;
+  skewMs: number;
+  offsetMs: number;
+  changes: QpsChange[];
+}
+
+/** Parent -> worker. */
+export type ToWorker = WorkerInit | { t: 'offset'; offsetMs: number } | { t: 'qps'; changes: QpsChange[] } | { t: 'stop' };
+
+/** Connection-phase counters of one worker (cumulative except the gauges). */
+export interface ConnReport {
+  /** Gauges: logged in now, handshakes in flight, waiting for (re)try. */
+  connected: number;
+  connecting: number;
+  waiting: number;
+  /** Cumulative: successful logins, failed attempts. */
+  logins: number;
+  failures: number;
+  /** Cumulative failed attempts per source IP (index into the agent's list; -1 slot = default address). */
+  ipErrors: number[];
+  lastError: string;
+  /** Memory of the worker process in bytes (resident set, V8 heap in use). */
+  rss: number;
+  heapUsed: number;
+}
+
+/** Worker -> parent: per-second deltas (counters in REC_FIELDS order, encoded histogram). */
+export type ToParent = { t: 'ready' } | { t: 'sec'; recs: Array<[number, number[], string]>; conn: ConnReport };

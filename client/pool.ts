@@ -1,0 +1,359 @@
+// The connection pool of one agent worker: one WebSocket per user, opened at a bounded ramp
+// (token bucket ticking every 10 ms, a cap on handshakes in flight), logged in, and reopened after a
+// close with jittered exponential backoff. Failed and closed users wait in a timing wheel of 100 ms
+// slots, so a server restart is followed by a paced reconnect, never a storm.
+//
+// Hot-path rules: listeners are module-level functions; a socket's state is its user index under a
+// symbol; per-user state lives in typed arrays indexed by the worker-local user index; outgoing
+// frames are cut from slabs; no closure per connection or message.
+import WebSocket from 'ws';
+import { Slab } from '../common/slab.ts';
+import { Cmd, Frame, LOGIN_OK, ShakeResult, Size, decode, encodeClaim, encodeLogin, encodeShake } from '../common/wire.ts';
+import type { ConnReport } from './ipc.ts';
+import { R, type SecondRecs } from './stats.ts';
+
+const kIdx = Symbol('hongbao.idx');
+const kPool = Symbol('hongbao.pool');
+
+interface AgentSocket extends WebSocket {
+  [kIdx]: number;
+  [kPool]: ConnectionPool;
+}
+
+/** Per-user connection state. */
+export const St = { DOWN: 0, WAITING: 1, CONNECTING: 2, OPEN: 3, READY: 4 } as const;
+
+/** Outstanding shakes remembered per user; a user with this many unanswered counts further shakes missed. */
+const PENDING = 4;
+const TICK_MS = 10;
+/** Handshakes in flight per worker: enough to fill the pipe, few enough not to overrun a SYN backlog. */
+const MAX_IN_FLIGHT = 512;
+/** Port shift per retry (a prime, so successive retries walk the whole range). */
+const PORT_STEP = 7919;
+const WHEEL_SLOT_MS = 100;
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 30_000;
+
+export interface PoolConfig {
+  server: string;
+  /** User ids of this worker, by local index. */
+  ids: Uint32Array;
+  /** Source IP of each local user (index into sourceIps; -1 = default). */
+  ipOf: Int32Array;
+  /**
+   * First-choice local port of each local user (0: let the kernel choose). See ConnectionPool.open:
+   * binding port 0 on a source address makes the kernel search for a free port, which costs
+   * milliseconds of CPU per connect once thousands of ports are bound or in TIME_WAIT on it.
+   */
+  portOf: Uint16Array;
+  portLow: number;
+  portHigh: number;
+  sourceIps: string[];
+  ramp: number;
+  connectTimeoutMs: number;
+  /** Synchronised clock (ms). */
+  now: () => number;
+  recs: SecondRecs;
+  random?: () => number;
+}
+
+const frame = new Frame();
+const sendOpts = { binary: true, compress: false } as const;
+
+export class ConnectionPool {
+  readonly n: number;
+  readonly state: Uint8Array;
+  private readonly sockets: Array<AgentSocket | undefined>;
+  private readonly attempts: Uint8Array;
+  private readonly pendAt: Float64Array;
+  private readonly pendHead: Uint8Array;
+  private readonly pendCount: Uint8Array;
+  private readonly slab = new Slab();
+  private readonly random: () => number;
+  /** Users due for a (re)connect, FIFO. */
+  private queue: number[] = [];
+  private queueHead = 0;
+  private readonly wheel = new Map<number, number[]>();
+  private tokens = 0;
+  private lastTick = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly maxInFlight: number;
+  private readonly wsOpts: WebSocket.ClientOptions[];
+  private stopped = false;
+
+  connected = 0;
+  connecting = 0;
+  logins = 0;
+  failures = 0;
+  readonly ipErrors: number[];
+  lastError = '';
+
+  constructor(private readonly cfg: PoolConfig) {
+    this.n = cfg.ids.length;
+    this.state = new Uint8Array(this.n);
+    this.sockets = new Array(this.n).fill(undefined);
+    this.attempts = new Uint8Array(this.n);
+    this.pendAt = new Float64Array(this.n * PENDING);
+    this.pendHead = new Uint8Array(this.n);
+    this.pendCount = new Uint8Array(this.n);
+    this.random = cfg.random ?? Math.random;
+    this.ipErrors = new Array(cfg.sourceIps.length + 1).fill(0);
+    this.maxInFlight = Math.max(16, Math.min(MAX_IN_FLIGHT, cfg.ramp));
+    // One options object per source IP, shared by all its sockets.
+    const base = { perMessageDeflate: false, handshakeTimeout: cfg.connectTimeoutMs, skipUTF8Validation: true, maxPayload: 64 * 1024 };
+    this.wsOpts = cfg.sourceIps.map((ip) => ({ ...base, localAddress: ip }));
+    this.wsOpts.push(base);
+  }
+
+  /** Queues every user and starts the ramp. */
+  start(): void {
+    for (let i = 0; i < this.n; i++) {
+      this.state[i] = St.WAITING;
+      this.queue.push(i);
+    }
+    this.lastTick = Date.now();
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const ws of this.sockets) ws?.terminate();
+  }
+
+  report(): Omit<ConnReport, 'rss' | 'heapUsed'> {
+    let waiting = this.queue.length - this.queueHead;
+    for (const list of this.wheel.values()) waiting += list.length;
+    return {
+      connected: this.connected,
+      connecting: this.connecting,
+      waiting,
+      logins: this.logins,
+      failures: this.failures,
+      ipErrors: this.ipErrors.slice(),
+      lastError: this.lastError,
+    };
+  }
+
+  /** Token bucket: `ramp` connects per second, at most 100 ms worth at once, bounded in flight. */
+  private tick(): void {
+    const t = Date.now();
+    const cap = Math.max(1, this.cfg.ramp / 10);
+    this.tokens = Math.min(cap, this.tokens + ((t - this.lastTick) * this.cfg.ramp) / 1000);
+    this.lastTick = t;
+    const slot = Math.floor(t / WHEEL_SLOT_MS);
+    for (const [s, list] of this.wheel) {
+      if (s > slot) continue;
+      for (const i of list) this.queue.push(i);
+      this.wheel.delete(s);
+    }
+    while (this.tokens >= 1 && this.queueHead < this.queue.length && this.connecting < this.maxInFlight) {
+      const i = this.queue[this.queueHead++];
+      this.tokens--;
+      this.open(i);
+    }
+    if (this.queueHead > 4096 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private open(i: number): void {
+    if (this.stopped || this.state[i] !== St.WAITING) return;
+    this.state[i] = St.CONNECTING;
+    this.connecting++;
+    const ip = this.cfg.ipOf[i];
+    let opts = this.wsOpts[ip < 0 ? this.wsOpts.length - 1 : ip];
+    const first = this.cfg.portOf[i];
+    if (first !== 0) {
+      // An explicit local port per (source IP, user): bind() is then a hash lookup, not a search.
+      // Users of one IP get distinct ports (pre-flight: users per IP <= the range); a retry moves
+      // to another port, so a port held by someone else or a 4-tuple in TIME_WAIT costs one retry.
+      const { portLow, portHigh } = this.cfg;
+      const range = portHigh - portLow + 1;
+      const localPort = portLow + ((first - portLow + this.attempts[i] * PORT_STEP) % range);
+      opts = { ...opts, localPort } as WebSocket.ClientOptions;
+    }
+    let ws: AgentSocket;
+    try {
+      ws = new WebSocket(this.cfg.server, opts) as AgentSocket;
+    } catch (err) {
+      this.connecting--;
+      this.fail(i, (err as Error).message);
+      return;
+    }
+    ws[kIdx] = i;
+    ws[kPool] = this;
+    ws.binaryType = 'nodebuffer';
+    this.sockets[i] = ws;
+    ws.on('open', onOpen);
+    ws.on('message', onMessage);
+    ws.on('error', onError);
+    ws.on('close', onClose);
+  }
+
+  /** Counts a failed attempt and schedules a retry with jittered exponential backoff. */
+  private fail(i: number, message: string): void {
+    this.failures++;
+    const ip = this.cfg.ipOf[i];
+    this.ipErrors[ip < 0 ? this.ipErrors.length - 1 : ip]++;
+    this.lastError = message;
+    this.retry(i);
+  }
+
+  private retry(i: number): void {
+    if (this.stopped) return;
+    const a = this.attempts[i];
+    if (a < 255) this.attempts[i] = a + 1;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(a, 8)) * (0.5 + this.random());
+    this.state[i] = St.WAITING;
+    const slot = Math.floor((Date.now() + delay) / WHEEL_SLOT_MS);
+    const list = this.wheel.get(slot);
+    if (list) list.push(i);
+    else this.wheel.set(slot, [i]);
+  }
+
+  opened(ws: AgentSocket): void {
+    const i = ws[kIdx];
+    this.connecting--;
+    this.state[i] = St.OPEN;
+    const buf = this.slab.take(Size.LOGIN);
+    encodeLogin(buf, 0, Math.floor(this.cfg.now() / 1000), this.cfg.ids[i]);
+    ws.send(buf, sendOpts);
+  }
+
+  errored(ws: AgentSocket, err: Error): void {
+    const i = ws[kIdx];
+    if (this.sockets[i] !== ws) return;
+    this.lastError = err.message;
+    if (this.state[i] === St.CONNECTING) {
+      // The close that follows does the bookkeeping; count the failure against the source IP here.
+      this.failures++;
+      const ip = this.cfg.ipOf[i];
+      this.ipErrors[ip < 0 ? this.ipErrors.length - 1 : ip]++;
+    } else {
+      this.cfg.recs.add(Math.floor(this.cfg.now() / 1000), R.errors);
+    }
+  }
+
+  closed(ws: AgentSocket): void {
+    const i = ws[kIdx];
+    if (this.sockets[i] !== ws) return;
+    this.sockets[i] = undefined;
+    const s = this.state[i];
+    if (s === St.CONNECTING) this.connecting--;
+    if (s === St.READY) this.connected--;
+    // Shakes still unanswered are lost with the connection: sent > answered shows them.
+    this.pendCount[i] = 0;
+    this.state[i] = St.DOWN;
+    this.retry(i);
+  }
+
+  /** Hot path: one frame from the server. */
+  handle(ws: AgentSocket, data: Buffer): void {
+    const i = ws[kIdx];
+    const err = decode(data, frame);
+    const now = this.cfg.now();
+    if (err !== 0) {
+      this.cfg.recs.add(Math.floor(now / 1000), R.errors);
+      return;
+    }
+    switch (frame.cmd) {
+      case Cmd.SHAKE_REPLY: {
+        const k = this.pendCount[i];
+        if (k === 0) {
+          this.cfg.recs.add(Math.floor(now / 1000), R.errors);
+          return;
+        }
+        const h = this.pendHead[i];
+        const at = this.pendAt[i * PENDING + h];
+        this.pendHead[i] = (h + 1) % PENDING;
+        this.pendCount[i] = k - 1;
+        const rec = this.cfg.recs.rec(Math.floor(at / 1000));
+        const c = rec.c;
+        c[R.answered]++;
+        const r = frame.result;
+        if (r === ShakeResult.WON) c[R.won]++;
+        else if (r === ShakeResult.EMPTY) c[R.empty]++;
+        else c[R.overload]++;
+        const lat = now - at;
+        rec.h.record(lat > 0 ? Math.round(lat * 1000) : 0);
+        return;
+      }
+      case Cmd.LOGIN_REPLY:
+        if (frame.result === LOGIN_OK && this.state[i] === St.OPEN) {
+          this.state[i] = St.READY;
+          this.attempts[i] = 0;
+          this.connected++;
+          this.logins++;
+        } else {
+          this.lastError = `login of user ${this.cfg.ids[i]} refused with result ${frame.result}`;
+          ws.close(1000);
+        }
+        return;
+      case Cmd.NOTICE: {
+        const me = this.cfg.ids[i];
+        for (let k = 0; k < frame.count; k++) {
+          if (frame.users[k] !== me) continue;
+          // The server sends a notice once per named user: claim it once.
+          const buf = this.slab.take(Size.CLAIM);
+          encodeClaim(buf, 0, Math.floor(now / 1000), me, frame.envelopeId);
+          ws.send(buf, sendOpts);
+          break;
+        }
+        return;
+      }
+      case Cmd.CLAIM_REPLY: {
+        const rec = this.cfg.recs.rec(Math.floor(now / 1000));
+        rec.c[R.claims]++;
+        rec.c[R.claimedAmount] += frame.amount;
+        return;
+      }
+      case Cmd.ERROR:
+        this.lastError = `server error ${frame.code}: ${frame.text}`;
+        this.cfg.recs.add(Math.floor(now / 1000), R.errors);
+        return;
+      default:
+        // chat and anything else: not part of the load.
+        return;
+    }
+  }
+
+  /**
+   * Sends user i's shake scheduled at `at` (synchronised ms). Returns false (the caller counts it
+   * missed) when the user is not logged in or has PENDING shakes unanswered.
+   */
+  shake(i: number, at: number): boolean {
+    if (this.state[i] !== St.READY) return false;
+    const k = this.pendCount[i];
+    if (k >= PENDING) return false;
+    const ws = this.sockets[i]!;
+    const buf = this.slab.take(Size.SHAKE);
+    encodeShake(buf, 0, Math.floor(at / 1000), this.cfg.ids[i]);
+    ws.send(buf, sendOpts);
+    this.pendAt[i * PENDING + ((this.pendHead[i] + k) % PENDING)] = at;
+    this.pendCount[i] = k + 1;
+    return true;
+  }
+}
+
+function onOpen(this: WebSocket): void {
+  const ws = this as AgentSocket;
+  ws[kPool].opened(ws);
+}
+
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const ws = this as AgentSocket;
+  if (!isBinary) return;
+  ws[kPool].handle(ws, data);
+}
+
+function onError(this: WebSocket, err: Error): void {
+  const ws = this as AgentSocket;
+  ws[kPool].errored(ws, err);
+}
+
+function onClose(this: WebSocket): void {
+  const ws = this as AgentSocket;
+  ws[kPool].closed(ws);
+}

@@ -1,0 +1,101 @@
+// Per-second records of the agent. Workers count into `SecondRecs` (integer counters and a latency
+// histogram per scheduled second) and hand over deltas each second; the parent merges them into an
+// `AgentStats` ring that answers GET /stats, /metrics and the controller's samples.
+import { Histogram } from '../common/histogram.ts';
+
+/** Counter fields, in the order workers send them. */
+export const REC_FIELDS = ['sent', 'answered', 'won', 'empty', 'overload', 'missed', 'errors', 'claims', 'claimedAmount'] as const;
+export type RecField = (typeof REC_FIELDS)[number];
+export const R = Object.fromEntries(REC_FIELDS.map((f, i) => [f, i])) as { readonly [K in RecField]: number };
+export const N_REC = REC_FIELDS.length;
+
+export interface SecondRec {
+  c: number[];
+  /** Latency in microseconds from the scheduled instant to the reply. */
+  h: Histogram;
+}
+
+export type SecondStatsOut = { second: number } & { [K in RecField]: number } & { p50Ms: number; p99Ms: number; maxMs: number };
+
+/** A worker's records touched since the last flush, keyed by second. */
+export class SecondRecs {
+  private recs = new Map<number, SecondRec>();
+  private lastSecond = -1;
+  private last: SecondRec | undefined;
+
+  rec(second: number): SecondRec {
+    if (second === this.lastSecond && this.last) return this.last;
+    let r = this.recs.get(second);
+    if (!r) {
+      r = { c: new Array<number>(N_REC).fill(0), h: new Histogram() };
+      this.recs.set(second, r);
+    }
+    this.lastSecond = second;
+    this.last = r;
+    return r;
+  }
+
+  add(second: number, field: number, n = 1): void {
+    this.rec(second).c[field] += n;
+  }
+
+  /** Deltas since the last flush, and a fresh start. */
+  flush(): Array<[number, number[], string]> {
+    const out: Array<[number, number[], string]> = [];
+    for (const [s, r] of this.recs) out.push([s, r.c, r.h.total ? r.h.encode() : '']);
+    this.recs = new Map();
+    this.last = undefined;
+    this.lastSecond = -1;
+    return out;
+  }
+}
+
+/** Merged per-second records of all workers, `history` seconds deep. */
+export class AgentStats {
+  private readonly recs = new Map<number, SecondRec>();
+  readonly totals = new Array<number>(N_REC).fill(0);
+
+  constructor(private readonly history = 600) {}
+
+  merge(second: number, counters: readonly number[], hist: string): void {
+    let r = this.recs.get(second);
+    if (!r) {
+      r = { c: new Array<number>(N_REC).fill(0), h: new Histogram() };
+      this.recs.set(second, r);
+      // Evict the oldest beyond the history (Map keeps insertion order; seconds arrive roughly in order).
+      if (this.recs.size > this.history) {
+        for (const s of this.recs.keys()) {
+          if (this.recs.size <= this.history) break;
+          this.recs.delete(s);
+        }
+      }
+    }
+    for (let i = 0; i < N_REC; i++) {
+      r.c[i] += counters[i] ?? 0;
+      this.totals[i] += counters[i] ?? 0;
+    }
+    if (hist) r.h.merge(Histogram.decode(hist));
+  }
+
+  get(second: number): SecondRec | undefined {
+    return this.recs.get(second);
+  }
+
+  /** One entry per second in [from, to] (zeros where nothing happened), oldest first. */
+  range(from: number, to: number): SecondStatsOut[] {
+    const out: SecondStatsOut[] = [];
+    for (let s = Math.max(from, to - this.history + 1); s <= to; s++) out.push(entry(s, this.recs.get(s)));
+    return out;
+  }
+}
+
+const us2ms = (us: number) => Math.round(us) / 1000;
+
+export function entry(second: number, r: SecondRec | undefined): SecondStatsOut {
+  const e: Record<string, number> = { second };
+  REC_FIELDS.forEach((f, i) => (e[f] = r ? r.c[i] : 0));
+  e.p50Ms = r ? us2ms(r.h.percentile(50)) : 0;
+  e.p99Ms = r ? us2ms(r.h.percentile(99)) : 0;
+  e.maxMs = r ? us2ms(r.h.max) : 0;
+  return e as SecondStatsOut;
+}

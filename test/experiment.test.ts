@@ -1,0 +1,81 @@
+// The whole experiment through `hongbao demo` at a tiny scale: a real stub, a controller and two
+// agents (real processes, 127.0.0.x); the QPS is retargeted mid-run through the controller.
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CliProcess } from '../demo/processes.ts';
+import { readSeries } from '../controller/run.ts';
+import { latestRows } from '../controller/summary.ts';
+import { CLI } from './helpers/process.ts';
+import { assertReadablePng } from './helpers/png.ts';
+
+function demo(t: import('ava').ExecutionContext, args: string[]): CliProcess {
+  const results = mkdtempSync(join(tmpdir(), 'hb-exp-'));
+  const p = new CliProcess('demo', [process.execPath, CLI], ['demo', '--results', results, '--users', '2000', '--agents', '2', ...args], { ...process.env });
+  t.teardown(() => p.stop(10_000));
+  return p;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('experiment: QPS retargeted mid-run lands in one second for both agents; totals match the stub', async (t) => {
+  t.timeout(150_000);
+  const p = demo(t, ['--phases', '100:4,240:4', '--generator-rate', '20', '--sender-rate', '2']);
+  const { code } = await p.exited;
+  t.is(code, 0, p.stderr().slice(-2000));
+  const done = p.events.find((e) => e.event === 'demo') as unknown as { dir: string; charts: string[]; summary: { phases: Array<{ targetQps: number; seconds: number; exactSeconds: number }> } };
+  t.truthy(done, 'the demo reports its run');
+  const rows = latestRows(readSeries(done.dir));
+  const first200 = rows.find((r) => r.targetQps === 240)!;
+  t.truthy(first200);
+  const before = rows.find((r) => r.second === first200.second - 1)!;
+  t.is(before.targetQps, 100);
+  const agents = Object.keys(first200.agents).sort();
+  t.deepEqual(agents, ['agent-01', 'agent-02']);
+  for (const a of agents) {
+    t.is(before.agents[a].qps, 100, `${a} still at 100 in the second before`);
+    t.is(first200.agents[a].qps, 240, `${a} switched in second ${first200.second}`);
+  }
+  const loaded = rows.filter((r) => r.targetQps);
+  t.true(loaded.length >= 8);
+  for (const r of loaded) {
+    t.is(r.client.sent as number | null, r.targetQps, `second ${r.second}: the fleet sent exactly the target`);
+    t.is(Object.values(r.agents).reduce((n, a) => n + a.sent, 0), r.client.sent);
+    t.is(r.server?.shakes, r.client.sent, `second ${r.second}: the stub counted what the fleet sent`);
+    t.is(r.client.answered, r.client.sent);
+  }
+  const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((n, r) => n + f(r), 0);
+  t.is(sum((r) => r.client.sent), sum((r) => r.server?.shakes ?? 0), 'run totals match the stub');
+  t.true(sum((r) => r.server?.generated ?? 0) > 0, 'the generator ran');
+  t.true(sum((r) => r.client.won) > 0, 'some shakes won');
+  const phases = done.summary.phases.filter((ph) => ph.targetQps);
+  t.deepEqual(phases.map((ph) => ph.targetQps), [100, 240]);
+  for (const ph of phases) t.is(ph.exactSeconds, ph.seconds);
+  t.is(done.charts.length, 6);
+  for (const c of done.charts) await assertReadablePng(t, c);
+});
+
+test('demo: Ctrl-C stops every child process and still writes the charts', async (t) => {
+  t.timeout(120_000);
+  const p = demo(t, ['--phases', '100:60']);
+  await p.waitEvent('phase', 90_000);
+  const children = p.events.filter((e) => e.event === 'started').map((e) => e.pid as number);
+  t.true(children.length >= 4, 'stub, controller and two agents');
+  p.child.kill('SIGINT');
+  const { code } = await p.exited;
+  t.is(code, 130);
+  for (const pid of children) t.false(alive(pid), `child ${pid} is gone`);
+  const stopped = p.events.find((e) => e.event === 'demo') as unknown as { dir: string; charts: string[] };
+  t.truthy(stopped, 'the interrupted run was still written');
+  for (const c of stopped.charts) t.true(existsSync(c), c);
+  t.true(readSeries(stopped.dir).length > 3);
+});

@@ -1,0 +1,323 @@
+// provisioning: the bash scripts as real processes: shellcheck, --help, inventory validation,
+// --dry-run output of every fleet.sh command over ssh, the per-VM result table with a failing VM (a
+// fake ssh on PATH), host-tune.sh idempotence (--root), esxi-clone.sh's govc commands.
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const P = fileURLToPath(new URL('../provisioning/', import.meta.url));
+const SCRIPTS = ['fleet.sh', 'host-tune.sh', 'netns.sh', 'fleet-local.sh', 'esxi-clone.sh'];
+const EXAMPLE = join(P, 'inventory.example');
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function sh(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', args, { cwd: opts.cwd ?? P, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bash ${args.join(' ')} did not exit within ${opts.timeoutMs ?? 30000} ms`));
+    }, opts.timeoutMs ?? 30000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'hb-prov-'));
+
+/** A directory with fake ssh/scp/curl/govc that record their argv into calls.log (and fail for hosts in FAIL_HOSTS). */
+function fakeBin(t: { teardown: (fn: () => void) => void }): { dir: string; calls: () => string[] } {
+  const dir = tmp();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const name of ['ssh', 'scp', 'curl', 'govc']) {
+    const f = join(dir, name);
+    writeFileSync(
+      f,
+      `#!/usr/bin/env bash
+printf '%s %s\\n' "${name}" "$*" >> "${dir}/calls.log"
+for h in \${FAIL_HOSTS:-}; do
+  case " $* " in *" $h "*|*" $h:"*) echo "ssh: connect to host \${h#*@} port 22: Connection refused" >&2; exit 255 ;; esac
+done
+case "$*" in *sha256sum*) exit 0 ;; esac
+echo "fake ${name} ok"
+`,
+    );
+    chmodSync(f, 0o755);
+  }
+  return { dir, calls: () => (existsSync(join(dir, 'calls.log')) ? readFileSync(join(dir, 'calls.log'), 'utf8').trim().split('\n') : []) };
+}
+
+test('provisioning: every script is shellcheck-clean', async (t) => {
+  const has = spawnSync('shellcheck', ['--version']);
+  if (has.error) return t.fail('shellcheck is not installed (test/ensure-tools.sh installs it: apt-get install -y shellcheck)');
+  const files = [...SCRIPTS, ...readdirSync(join(P, 'lib')).map((f) => `lib/${f}`)];
+  t.true(files.length >= 8, files.join(' '));
+  const r = spawnSync('shellcheck', ['--severity=style', ...files], { cwd: P, encoding: 'utf8' });
+  t.is(r.status, 0, r.stdout + r.stderr);
+});
+
+test('provisioning: every script starts with set -euo pipefail and answers --help', async (t) => {
+  for (const s of SCRIPTS) {
+    const text = readFileSync(join(P, s), 'utf8');
+    t.regex(text, /^#!\/usr\/bin\/env bash\n/, s);
+    t.true(text.includes('\nset -euo pipefail\n'), `${s} lacks set -euo pipefail`);
+    const r = await sh([join(P, s), '--help']);
+    t.is(r.code, 0, `${s} --help: ${r.stderr}`);
+    t.regex(r.stdout, /^usage: /, s);
+    t.true(r.stdout.includes('--dry-run'), `${s} --help mentions --dry-run`);
+  }
+  const bad = await sh([join(P, 'fleet.sh'), '--bogus']);
+  t.is(bad.code, 2);
+  t.is(bad.stderr.trim(), "fleet.sh: unknown option '--bogus' (see fleet.sh --help)");
+});
+
+test('provisioning: the example inventory (the original 17 VMs) validates and renders each agent command line', async (t) => {
+  const r = await sh([join(P, 'fleet.sh'), '-i', EXAMPLE, 'check']);
+  t.is(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.is(lines[0], `inventory ${EXAMPLE}: 17 VMs, total-users 1020000, server ws://10.10.0.2:1025, qps 30000`);
+  t.is(lines.length, 18);
+  t.is(
+    lines[17],
+    'vm17 (line 36, root@10.10.0.27): /usr/bin/node /opt/hongbao/hongbao.cjs agent --id vm17 --server ws://10.10.0.2:1025 ' +
+      '--users 960000:60000 --total-users 1020000 --source-ip 10.10.17.1-10.10.17.2 --workers 4 --controller http://10.10.0.1:8080 ' +
+      '--control-host 10.10.0.27 --control-port 9090 --ntp off --qps 30000 --mode spread --rule modulo',
+  );
+  const unit = await sh([join(P, 'fleet.sh'), '-i', EXAMPLE, 'unit', 'vm03']);
+  t.is(unit.code, 0, unit.stderr);
+  t.true(unit.stdout.includes('\nExecStart=/usr/bin/node /opt/hongbao/hongbao.cjs agent --id vm03 --server ws://10.10.0.2:1025 --users 120000:60000 '));
+  t.true(unit.stdout.includes('\nLimitNOFILE=1048576\n'));
+  t.true(unit.stdout.includes('\nUser=hongbao\n'));
+  t.true(unit.stdout.includes('\nEnvironmentFile=-/etc/hongbao/agent.env\n'));
+  t.true(unit.stdout.includes('\nWantedBy=multi-user.target\n'));
+  for (const args of [['unit', 'vm99'], ['--only', 'vm01,vm99', 'status']]) {
+    const unknown = await sh([join(P, 'fleet.sh'), '-i', EXAMPLE, ...args]);
+    t.is(unknown.code, 2, args.join(' '));
+    t.is(unknown.stdout, '');
+    t.is(unknown.stderr.trim(), `fleet.sh: no VM named 'vm99' in ${EXAMPLE} (see fleet.sh --help)`);
+  }
+});
+
+test('provisioning: inventory errors name the file, the line and the field, and exit 2', async (t) => {
+  const dir = tmp();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const inv = join(dir, 'bad');
+  writeFileSync(
+    inv,
+    [
+      'server=http://10.0.0.2:1025', // 1
+      'colour=blue', // 2
+      'vm1  root@10.0.1.1  10.0.1.10-10.0.1.11  0:100', // 3
+      'vm1  root@10.0.1.2  10.0.1.11            50:100', // 4
+      'vm3  root@10.0.1.3  10.0.1.300           x:1', // 5
+      'vm4  root@10.0.1.4  10.0.1.40            1000:70000', // 6
+      'vm5  root@10.0.1.5', // 7
+      'vm6  root@10.0.1.6  10.0.1.60-10.0.1.50  90000:10 workers=0 colour=red', // 8
+      'total-users=80000', // 9
+    ].join('\n'),
+  );
+  const r = await sh([join(P, 'fleet.sh'), '-i', inv, 'check']);
+  t.is(r.code, 2);
+  const want = [
+    `${inv}:1: field 'server': 'http://10.0.0.2:1025' is not ws://HOST:PORT`,
+    `${inv}:2: unknown setting 'colour'`,
+    `${inv}:4: field 'name': 'vm1' already used on line 3`,
+    `${inv}:4: field 'source-ips' of vm1: 10.0.1.11 is already used on line 3`,
+    `${inv}:5: field 'source-ips' of vm3: '10.0.1.300' is not an IPv4 address`,
+    `${inv}:5: field 'users' of vm3: 'x:1' is not FIRST:COUNT (e.g. 0:60000)`,
+    `${inv}:6: field 'users' of vm4: 70000 users over 1 source IPs need 70000 ports per IP, more than the 64512 of ip_local_port_range 1024-65535; add source IPs`,
+    `${inv}:7: a VM line needs 4 fields 'name target source-ips users', got 2: 'vm5  root@10.0.1.5'`,
+    `${inv}:8: field 'source-ips' of vm6: range '10.0.1.60-10.0.1.50' ends before it starts`,
+    `${inv}:8: field 'workers': '0' is not an integer from 1 to 256`,
+    `${inv}:8: field 5+ of vm6: 'colour=red' is not KEY=VALUE with KEY one of workers, control-port, control-host, iface, prefix`,
+    `${inv}:4: field 'users' of vm1: 50:100 overlaps 0:100 of vm1 (line 3)`,
+    `${inv}:8: field 'users' of vm6: 90000:10 ends at 90009, beyond total-users 80000 (ids 0..79999)`,
+  ];
+  for (const w of want) t.true(r.stderr.includes(`fleet.sh: ${w}`), `missing: ${w}\n--- got:\n${r.stderr}`);
+  t.regex(r.stderr, /inventory .* has \d+ error\(s\)\n$/);
+  const missing = await sh([join(P, 'fleet.sh'), '-i', join(dir, 'nope'), 'check']);
+  t.is(missing.code, 2);
+  t.is(missing.stderr.trim(), `fleet.sh: inventory ${join(dir, 'nope')}: not readable`);
+});
+
+test('provisioning: fleet.sh --dry-run over ssh prints the exact commands per VM and runs none', async (t) => {
+  const fake = fakeBin(t);
+  const env = { PATH: `${fake.dir}:${process.env.PATH}`, HONGBAO_TOKEN: 'sekret' };
+  const dry = (...a: string[]) => sh([join(P, 'fleet.sh'), '-i', EXAMPLE, '--dry-run', ...a], { env });
+  const ssh = 'ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3';
+
+  const tune = await dry('--only', 'vm02', 'tune');
+  t.is(tune.code, 0, tune.stderr);
+  t.true(tune.stdout.includes('== controller (root@10.10.0.1)\n'));
+  t.true(tune.stdout.includes(`+ ${ssh} root@10.10.0.1 'bash /opt/hongbao/host-tune.sh --chrony-serve 10.10.0.0/16'\n`));
+  t.true(tune.stdout.includes('== vm02 (root@10.10.0.12)\n'));
+  t.true(tune.stdout.includes(`+ scp -q -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 ${P}host-tune.sh root@10.10.0.12:/opt/hongbao/host-tune.sh.new\n`));
+  t.true(
+    tune.stdout.includes(
+      `+ ${ssh} root@10.10.0.12 'bash /opt/hongbao/host-tune.sh --source-ips 10.10.2.1-10.10.2.2 --iface auto --prefix 16 --user hongbao --nofile 1048576 --chrony-server 10.10.0.1'\n`,
+    ),
+    tune.stdout,
+  );
+  t.regex(tune.stdout, /\nvm02 +root@10\.10\.0\.12 +dry-run +\d+ commands\nfleet\.sh tune: 1 ok, 0 failed \(ssh\)\n$/);
+
+  const deploy = await dry('--only', 'vm01', 'deploy');
+  t.is(deploy.code, 0, deploy.stderr);
+  t.true(deploy.stdout.includes('useradd --system --no-create-home --shell /usr/sbin/nologin hongbao'));
+  t.regex(deploy.stdout, /\+ scp -q .* \/\S+\/dist\/hongbao\.cjs root@10\.10\.0\.11:\/opt\/hongbao\/hongbao\.cjs\.new\n/);
+  t.true(deploy.stdout.includes(`+ ${ssh} root@10.10.0.11 'chmod 0600 /etc/hongbao/agent.env.new && mv -f /etc/hongbao/agent.env.new /etc/hongbao/agent.env'\n`));
+  t.true(deploy.stdout.includes(`+ ${ssh} root@10.10.0.11 'systemctl daemon-reload'\n`));
+  t.false(deploy.stdout.includes('sekret'), 'the token never appears in the output');
+
+  const start = await dry('start');
+  t.is(start.code, 0);
+  t.is((start.stdout.match(/systemctl enable --now hongbao-agent\.service/g) ?? []).length, 17);
+  const stop = await dry('--only', 'vm05', 'stop');
+  t.true(stop.stdout.includes(`+ ${ssh} root@10.10.0.15 'systemctl stop hongbao-agent.service && `));
+  const status = await dry('--only', 'vm05', 'status');
+  t.true(status.stdout.includes('curl -fsS -m 3 http://10.10.0.15:9090/stats'), 'the control endpoint listens on the VM\'s address (the controller calls it there)');
+  const logs = await dry('--only', 'vm05', 'logs', '-n', '20');
+  t.true(logs.stdout.includes(`+ ${ssh} root@10.10.0.15 'journalctl -u hongbao-agent.service -n 20 --no-pager -o short-iso'\n`));
+
+  const viaAgents = await dry('--only', 'vm01,vm17', 'qps', '60000', '--via', 'agents', '--at', '1800000000');
+  t.is(viaAgents.code, 0, viaAgents.stderr);
+  t.true(viaAgents.stdout.startsWith('qps 60000 at 1800000000 '));
+  for (const host of ['10.10.0.11', '10.10.0.27']) {
+    t.true(
+      viaAgents.stdout.includes(
+        `+ ${ssh} root@${host} 'set -a; if [ -f /etc/hongbao/agent.env ]; then . /etc/hongbao/agent.env; fi; set +a; curl -fsS -m 5 -X POST -H '\\''content-type: application/json'\\'' \${HONGBAO_TOKEN:+-H "authorization: Bearer $HONGBAO_TOKEN"} -d '\\''{"qps":60000,"at":1800000000}'\\'' http://${host}:9090/qps; echo'\n`,
+      ),
+      viaAgents.stdout,
+    );
+  }
+  const viaController = await dry('qps', '60000');
+  t.is(viaController.stdout, `+ curl -sS -m 15 -X POST -H 'authorization: Bearer $HONGBAO_TOKEN' -H 'content-type: application/json' -d '{"qps":60000}' -w '\\n%{http_code}' http://10.10.0.1:8080/qps\n`);
+  const viaControllerAt = await dry('qps', '60000', '--at', '1800000000');
+  t.true(viaControllerAt.stdout.includes(`-d '{"qps":60000,"at":1800000000}'`), viaControllerAt.stdout);
+  const tooMuch = await dry('qps', '2000000');
+  t.is(tooMuch.code, 2);
+  t.is(tooMuch.stderr.trim(), "fleet.sh: qps must be an integer from 0 to 1020000 (total-users), got '2000000' (see fleet.sh --help)");
+
+  t.deepEqual(fake.calls(), [], 'dry runs call no ssh, scp, curl');
+});
+
+test('provisioning: fleet.sh runs VMs in parallel, prints a per-VM table and exits 1 when one VM failed', async (t) => {
+  const fake = fakeBin(t);
+  const r = await sh([join(P, 'fleet.sh'), '-i', EXAMPLE, '--only', 'vm01,vm02,vm03', 'status'], {
+    env: { PATH: `${fake.dir}:${process.env.PATH}`, FAIL_HOSTS: 'root@10.10.0.12' },
+  });
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stdout, /^VM +TARGET +RESULT +DETAIL\n/);
+  t.regex(r.stdout, /\nvm01 +root@10\.10\.0\.11 +ok +fake ssh ok\n/);
+  t.regex(r.stdout, /\nvm02 +root@10\.10\.0\.12 +FAILED +ssh: connect to host 10\.10\.0\.12 port 22: Connection refused\n/);
+  t.regex(r.stdout, /\nvm03 +root@10\.10\.0\.13 +ok /);
+  t.regex(r.stdout, /fleet\.sh status: 2 ok, 1 failed \(ssh\)\n$/);
+  t.true(r.stderr.includes('-- vm02 failed (exit 255); its output:'));
+  t.is(fake.calls().length, 3);
+  const ok = await sh([join(P, 'fleet.sh'), '-i', EXAMPLE, '--only', 'vm01', 'status'], { env: { PATH: `${fake.dir}:${process.env.PATH}` } });
+  t.is(ok.code, 0);
+});
+
+test('provisioning: host-tune.sh writes its files once, then reports every item unchanged', async (t) => {
+  const root = tmp();
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const args = [join(P, 'host-tune.sh'), '--root', root, '--source-ips', '10.10.1.1-10.10.1.2', '--iface', 'ens192', '--prefix', '16', '--chrony-server', '10.10.0.1'];
+  const first = await sh(args);
+  t.is(first.code, 0, first.stderr);
+  t.is(first.stdout.trim().split('\n').pop(), 'host-tune.sh: 5 changed, 0 unchanged, 0 skipped');
+  const second = await sh(args);
+  t.is(second.stdout.trim().split('\n').pop(), 'host-tune.sh: 0 changed, 5 unchanged, 0 skipped');
+  const sysctl = readFileSync(join(root, 'etc/sysctl.d/90-hongbao.conf'), 'utf8');
+  for (const line of [
+    'fs.file-max = 2097152',
+    'fs.nr_open = 1048576',
+    'net.ipv4.ip_local_port_range = 1024 65535',
+    'net.core.somaxconn = 65535',
+    'net.ipv4.tcp_max_syn_backlog = 65535',
+    'net.ipv4.tcp_tw_reuse = 1',
+    'net.ipv4.tcp_fin_timeout = 15',
+    'net.ipv4.tcp_keepalive_time = 300',
+  ])
+    t.true(sysctl.includes(`\n${line}\n`), line);
+  t.true(readFileSync(join(root, 'etc/security/limits.d/90-hongbao.conf'), 'utf8').includes('\nhongbao hard nofile 1048576\n'));
+  t.true(readFileSync(join(root, 'etc/systemd/system.conf.d/90-hongbao.conf'), 'utf8').includes('\nDefaultLimitNOFILE=1048576\n'));
+  const aliases = readFileSync(join(root, 'etc/systemd/system/hongbao-ip-aliases.service'), 'utf8');
+  t.true(aliases.includes('\nExecStart=/sbin/ip addr replace 10.10.1.1/16 dev ens192\nExecStart=/sbin/ip addr replace 10.10.1.2/16 dev ens192\n'));
+  t.is(readFileSync(join(root, 'etc/chrony/conf.d/hongbao.conf'), 'utf8'), '# hongbao: written by provisioning/host-tune.sh\nserver 10.10.0.1 iburst prefer minpoll 4 maxpoll 6\nmakestep 0.1 3\n');
+  const serve = await sh([join(P, 'host-tune.sh'), '--root', root, '--chrony-serve', '10.10.0.0/16']);
+  t.true(serve.stdout.includes(`changed ${root}/etc/chrony/conf.d/hongbao.conf`));
+  t.true(readFileSync(join(root, 'etc/chrony/conf.d/hongbao.conf'), 'utf8').includes('\nallow 10.10.0.0/16\nlocal stratum 8\n'));
+  const bad = await sh([join(P, 'host-tune.sh'), '--root', root, '--source-ips', '10.0.0.9-10.0.0.1']);
+  t.is(bad.code, 2);
+  t.is(bad.stderr.trim(), "host-tune.sh: --source-ips: range '10.0.0.9-10.0.0.1' ends before it starts (see host-tune.sh --help)");
+});
+
+test('provisioning: host-tune.sh --dry-run prints what it would change and changes nothing', async (t) => {
+  const before = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+  const r = await sh([join(P, 'host-tune.sh'), '--dry-run', '--source-ips', '198.18.250.1', '--iface', 'lo', '--chrony-server', '10.10.0.1']);
+  t.is(r.code, 0, r.stderr);
+  t.true(r.stdout.includes('would write /etc/sysctl.d/90-hongbao.conf (mode 0644):\n') || r.stdout.includes('unchanged /etc/sysctl.d/90-hongbao.conf'));
+  t.true(r.stdout.includes('+ ip addr add 198.18.250.1/24 dev lo\n'));
+  t.regex(r.stdout, /host-tune\.sh: \d+ to change, \d+ unchanged, 0 skipped\n$/);
+  t.is(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'), before);
+});
+
+test('provisioning: esxi-clone.sh --dry-run prints the govc commands and the inventory lines', async (t) => {
+  const fake = fakeBin(t);
+  const r = await sh(
+    [join(P, 'esxi-clone.sh'), '--dry-run', '--template', 'debian12-node20', '--count', '17', '--first-ip', '10.10.0.11', '--netmask', '255.255.0.0', '--gateway', '10.10.0.1', '--dns', '10.10.0.1', '--datastore', 'ds1', '--network', 'VM Network'],
+    { env: { PATH: `${fake.dir}:${process.env.PATH}` } },
+  );
+  t.is(r.code, 0, r.stderr);
+  t.true(r.stdout.startsWith('== hb-vm01 10.10.0.11\n+ govc find / -type m -name hb-vm01   # skip the clone if it prints a path\n'));
+  t.true(r.stdout.includes("+ govc vm.clone -vm debian12-node20 -on=false -ds ds1 -net 'VM Network' hb-vm17\n"));
+  t.true(r.stdout.includes('+ govc vm.customize -vm hb-vm17 -type Linux -name hb-vm17 -domain local -ip 10.10.0.27 -netmask 255.255.0.0 -gateway 10.10.0.1 -dns-server 10.10.0.1\n'));
+  t.true(r.stdout.includes('+ govc vm.power -on=true hb-vm09\n+ govc vm.ip -wait 5m -v4 hb-vm09\n'));
+  t.true(r.stdout.includes('# inventory lines (prefix=16; total-users=1020000):\nhb-vm01  root@10.10.0.11  10.10.1.1-10.10.1.2  0:60000\n'));
+  t.true(r.stdout.endsWith('hb-vm17  root@10.10.0.27  10.10.17.1-10.10.17.2  960000:60000\n'));
+  t.deepEqual(fake.calls(), []);
+  // The printed lines make a valid inventory together with the settings.
+  const dir = tmp();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const lines = r.stdout.split('# inventory lines')[1].split('\n').slice(1).join('\n');
+  writeFileSync(join(dir, 'inv'), `server=ws://10.10.0.2:1025\nprefix=16\n${lines}`);
+  const check = await sh([join(P, 'fleet.sh'), '-i', join(dir, 'inv'), 'check']);
+  t.is(check.code, 0, check.stderr);
+  const bad = await sh([join(P, 'esxi-clone.sh'), '--dry-run', '--template', 't', '--first-ip', '10.0.0.250', '--netmask', '255.255.255.0', '--gateway', '10.0.0.1']);
+  t.is(bad.code, 2);
+  t.is(bad.stderr.trim(), "esxi-clone.sh: --first-ip 10.0.0.250 + 17 VMs leaves its /24 (see esxi-clone.sh --help)");
+  const noGovc = await sh([join(P, 'esxi-clone.sh'), '--template', 't', '--count', '1', '--first-ip', '10.0.0.5', '--netmask', '255.255.255.0', '--gateway', '10.0.0.1'], { env: { PATH: '/usr/bin:/bin', GOVC_URL: '' } });
+  t.is(noGovc.code, 1);
+  t.regex(noGovc.stderr, /^esxi-clone\.sh: govc not found: install it/);
+});
+
+test('provisioning: netns.sh and fleet-local.sh --dry-run print their plan and change nothing', async (t) => {
+  const up = await sh([join(P, 'netns.sh'), 'up', '--dry-run', '--run-id', 'dry1', '--count', '2', '--ips', '2']);
+  t.is(up.code, 0, up.stderr);
+  t.true(up.stdout.includes('+ ip link add hbdry1br type bridge\n'));
+  t.regex(up.stdout, /\+ ip addr add 198\.1[89]\.\d+\.1\/20 dev hbdry1br\n/);
+  t.true(up.stdout.includes('+ ip netns add hb-dry1-vm2\n'));
+  t.true(up.stdout.includes('+ ip link add hbdry1v2 type veth peer name hbdry1p2 netns hb-dry1-vm2\n'));
+  t.true(up.stdout.includes('+ ip -n hb-dry1-vm2 link set hbdry1p2 name eth0\n'));
+  t.false(existsSync('/tmp/hongbao-netns/dry1'));
+  t.false(existsSync('/run/netns/hb-dry1-vm1'));
+  const local = await sh([join(P, 'fleet-local.sh'), '--dry-run', '--run-id', 'dry2']);
+  t.is(local.code, 0, local.stderr);
+  t.regex(local.stdout, /\/fleet\.sh --transport netns --run-id dry2 --inventory \/tmp\/hongbao-netns\/dry2\/inventory --dist \S+\/dist\/hongbao\.cjs qps 300\n/);
+  t.regex(local.stdout, /\+ node \S+\/dist\/hongbao\.cjs controller --host BRIDGE_IP --port 0 --stub http:\/\/BRIDGE_IP:STUB_HTTP_PORT /);
+  const bad = await sh([join(P, 'netns.sh'), 'up', '--run-id', 'Bad_Id', '--count', '2']);
+  t.is(bad.code, 2);
+  t.is(bad.stderr.trim(), "netns.sh: --run-id must be 1-6 of a-z, 0-9, got 'Bad_Id' (see netns.sh --help)");
+});
