@@ -2,6 +2,7 @@
 // per worker process, and the default worker count. Everything reads from an injectable `HostFacts`
 // so the rules are unit-tested without touching /proc.
 import { readFileSync } from 'node:fs';
+import { openFileLimit } from '../common/limits.ts';
 import { isIPv4 } from 'node:net';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { ConfigError } from '../common/errors.ts';
@@ -36,18 +37,7 @@ export function readHostFacts(): HostFacts {
   } catch {
     /* not Linux: keep the Linux defaults */
   }
-  let nofileSoft = 1024;
-  let nofileHard = 1024;
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    const m = line && /Max open files\s+(\S+)\s+(\S+)/.exec(line);
-    if (m) {
-      nofileSoft = m[1] === 'unlimited' ? 1 << 30 : Number(m[1]);
-      nofileHard = m[2] === 'unlimited' ? 1 << 30 : Number(m[2]);
-    }
-  } catch {
-    /* keep the conservative default */
-  }
+  const { soft: nofileSoft, hard: nofileHard } = openFileLimit();
   let nonlocalBind = false;
   try {
     nonlocalBind = readFileSync('/proc/sys/net/ipv4/ip_nonlocal_bind', 'utf8').trim() === '1';

@@ -2,7 +2,11 @@
 // port and hold the connections; the primary runs the HTTP API, the generator, the sending service
 // and merges the workers' counters. A worker that dies is reported and replaced.
 import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { RESERVED_FDS, openFileLimit } from '../common/limits.ts';
+import { F } from './fields.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { share } from '../common/split.ts';
 import { StubCore } from './core.ts';
@@ -111,20 +115,38 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   });
 }
 
+let openSockets = 0;
+function onSocketClose(): void {
+  openSockets--;
+}
+
 async function runWorker(opts: StubOptions, index: number): Promise<number> {
   const worker = new StubWorker(
     { index, workers: opts.workers, sets: opts.sets, cap: share(opts.maxQps, opts.workers, index) },
     (msg) => process.connected && process.send!(msg),
   );
-  const wss = new WebSocketServer({
-    port: opts.port,
-    host: opts.host,
-    backlog: 8192,
-    maxPayload: 64 * 1024,
-    perMessageDeflate: false,
-    clientTracking: false,
+  // Past its open-file limit a worker could not even receive a connection from the primary, which
+  // would then hold it unanswered (node:cluster re-offers a connection a worker declines through
+  // maxConnections, forever when all are full): close what comes beyond the limit, and say so.
+  const cap = openFileLimit().soft - RESERVED_FDS;
+  const server = createServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n'));
+  let full = false;
+  server.on('connection', (socket: Socket) => {
+    if (openSockets < cap) {
+      openSockets++;
+      socket.once('close', onSocketClose);
+      return;
+    }
+    socket.destroy();
+    worker.bump(F.errors);
+    if (!full) {
+      full = true;
+      process.stderr.write(`hongbao stub: worker ${index} holds ${cap} connections, all its open-file limit allows; refusing more: start the stub with more --workers\n`);
+    }
   });
+  const wss = new WebSocketServer({ server, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
   wss.on('connection', (ws) => worker.attach(ws));
+  server.listen({ port: opts.port, host: opts.host, backlog: 8192 });
   process.on('message', (msg: ToWorker) => worker.receive(msg));
   const stopFlush = everyAligned(1000, 20, () => process.connected && process.send!(worker.flush()));
   return new Promise<number>((resolve) => {

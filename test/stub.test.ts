@@ -4,7 +4,8 @@ import WebSocket from 'ws';
 import { WireError } from '../common/errors.ts';
 import { Cmd, ShakeResult, encodeLogin, encodeShake, frame } from '../common/wire.ts';
 import { amountOf } from '../server-stub/envelopes.ts';
-import { runCli, sleep, startStub, waitFor } from './helpers/process.ts';
+import { CliProcess } from '../demo/processes.ts';
+import { CLI, runCli, sleep, startStub, waitFor } from './helpers/process.ts';
 import { TestClient } from './helpers/wsclient.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -334,4 +335,20 @@ test('stub: the ws client library sees a clean close on SIGTERM', async (t) => {
   stub.child.kill('SIGTERM');
   const { code } = await stub.exited;
   t.is(code, 0);
+});
+
+test('stub: a worker at its open-file limit refuses further connections and says so', async (t) => {
+  // prlimit gives the stub a limit of 200 open files: 136 connections once 64 are kept in reserve.
+  const proc = new CliProcess('stub', ['prlimit', '--nofile=200:200', process.execPath, CLI], ['stub', '--port', '0', '--http-port', '0'], { ...process.env });
+  t.teardown(() => proc.stop());
+  const ready = (await proc.ready()) as unknown as { port: number; httpPort: number };
+  const url = `ws://127.0.0.1:${ready.port}`;
+  const results = await Promise.allSettled(Array.from({ length: 150 }, (_, i) => TestClient.login(url, i, `127.0.0.${2 + (i % 3)}`)));
+  t.teardown(() => results.forEach((r) => r.status === 'fulfilled' && r.value.close()));
+  const ok = results.filter((r) => r.status === 'fulfilled').length;
+  t.is(ok, 136);
+  await waitFor('the refusal on stderr', () => /holds 136 connections, all its open-file limit allows; refusing more/.test(proc.stderr()));
+  const health = (await (await fetch(`http://127.0.0.1:${ready.httpPort}/health`)).json()) as { connections: number; ok: boolean };
+  t.true(health.ok);
+  t.is(health.connections <= 136, true);
 });
