@@ -2,6 +2,7 @@
 // tests use inject(). POST /qps needs the bearer token when one is set (baseApp's hook).
 import type { FastifyInstance } from 'fastify';
 import { CodedError, HttpError } from '../common/errors.ts';
+import { AGENT_SECOND_FIELDS, numberProperties } from '../common/fields.ts';
 import { baseApp, errorResponses } from '../common/http.ts';
 import type { SecondStatsOut } from './stats.ts';
 
@@ -23,15 +24,7 @@ const secondSchema = {
   type: 'object',
   properties: {
     second: { type: 'integer' },
-    sent: num,
-    answered: num,
-    won: num,
-    empty: num,
-    overload: num,
-    missed: num,
-    errors: num,
-    claims: num,
-    claimedAmount: num,
+    ...numberProperties(AGENT_SECOND_FIELDS),
     p50Ms: num,
     p99Ms: num,
     maxMs: num,

@@ -1,10 +1,11 @@
 // Per-second records of the agent. Workers count into `SecondRecs` (integer counters and a latency
 // histogram per scheduled second) and hand over deltas each second; the parent merges them into an
 // `AgentStats` ring that answers GET /stats, /metrics and the controller's samples.
+import { AGENT_SECOND_FIELDS } from '../common/fields.ts';
 import { Histogram } from '../common/histogram.ts';
 
 /** Counter fields, in the order workers send them. */
-export const REC_FIELDS = ['sent', 'answered', 'won', 'empty', 'overload', 'missed', 'errors', 'claims', 'claimedAmount'] as const;
+export const REC_FIELDS = AGENT_SECOND_FIELDS;
 export type RecField = (typeof REC_FIELDS)[number];
 export const R = Object.fromEntries(REC_FIELDS.map((f, i) => [f, i])) as { readonly [K in RecField]: number };
 export const N_REC = REC_FIELDS.length;

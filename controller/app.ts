@@ -1,6 +1,7 @@
 // The controller's HTTP surface. build() returns the Fastify app without listening: tests inject().
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { AGENT_SECOND_FIELDS, numberProperties } from '../common/fields.ts';
 import { baseApp, errorResponses } from '../common/http.ts';
 import { CHART_NAMES } from './charts.ts';
 import type { Controller } from './controller.ts';
@@ -39,16 +40,7 @@ const sampleBody = {
   properties: {
     id: { type: 'string', pattern: idPattern },
     second: { type: 'integer', minimum: 0 },
-    sent: num,
-    answered: num,
-    won: num,
-    empty: num,
-    overload: num,
-    missed: num,
-    errors: num,
-    claims: num,
-    claimedAmount: num,
-    connections: num,
+    ...numberProperties([...AGENT_SECOND_FIELDS, 'connections'], { minimum: 0 }),
     qps: { type: ['integer', 'null'], minimum: 0 },
     p50Ms: num,
     p99Ms: num,

@@ -1,38 +1,10 @@
 // summary.json of a run: the series cut into phases of constant target QPS, each with its totals,
 // exactness (seconds whose sent count equals the target) and latency from the merged histograms.
 import { Histogram } from '../common/histogram.ts';
+import type { Phase, Summary } from '../common/summary-format.ts';
 import type { Row } from './timeline.ts';
 
-export interface Phase {
-  from: number;
-  to: number;
-  seconds: number;
-  targetQps: number | null;
-  sent: number;
-  answered: number;
-  won: number;
-  empty: number;
-  overload: number;
-  missed: number;
-  errors: number;
-  claims: number;
-  /** Seconds in which the fleet sent exactly the target. */
-  exactSeconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  connections: number;
-  serverShakes: number;
-}
-
-export interface Summary {
-  runId: string;
-  from: number | null;
-  to: number | null;
-  seconds: number;
-  phases: Phase[];
-  totals: Omit<Phase, 'from' | 'to' | 'targetQps'>;
-}
+export type { Phase, Summary };
 
 /** Keeps the last line of each second (amended lines replace earlier ones), in second order. */
 export function latestRows(rows: Row[]): Row[] {

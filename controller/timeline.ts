@@ -1,26 +1,11 @@
 // One timeline keyed by epoch second: the target QPS, every agent's sample, their sum, merged
 // latency, and the stub's counters. A second is written once it has settled; data that comes in
 // later for a written second re-writes it as an amended line (readers keep the last line of a second).
+import { AGENT_SECOND_FIELDS, STUB_SECOND_FIELDS } from '../common/fields.ts';
 import { Histogram } from '../common/histogram.ts';
 
-export const CLIENT_FIELDS = ['sent', 'answered', 'won', 'empty', 'overload', 'missed', 'errors', 'claims', 'claimedAmount', 'connections'] as const;
-export const SERVER_FIELDS = [
-  'connections',
-  'shakes',
-  'won',
-  'empty',
-  'overload',
-  'logins',
-  'notices',
-  'claims',
-  'claimedAmount',
-  'chats',
-  'errors',
-  'generated',
-  'sent',
-  'rxPackets',
-  'txPackets',
-] as const;
+export const CLIENT_FIELDS = [...AGENT_SECOND_FIELDS, 'connections'] as const;
+export const SERVER_FIELDS = ['connections', ...STUB_SECOND_FIELDS] as const;
 
 export type ClientCounts = { [K in (typeof CLIENT_FIELDS)[number]]: number };
 export type ServerCounts = { [K in (typeof SERVER_FIELDS)[number]]: number };

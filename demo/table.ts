@@ -1,19 +1,7 @@
 // The summary table printed at the end of a demo: one row per phase of constant target QPS.
-export interface PhaseLike {
-  from: number;
-  to: number;
-  seconds: number;
-  targetQps: number | null;
-  sent: number;
-  answered: number;
-  won: number;
-  missed: number;
-  exactSeconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  connections: number;
-  serverShakes: number;
-}
+import type { Phase } from '../common/summary-format.ts';
+
+export type PhaseLike = Pick<Phase, 'seconds' | 'targetQps' | 'sent' | 'answered' | 'won' | 'missed' | 'exactSeconds' | 'p50Ms' | 'p99Ms' | 'connections' | 'serverShakes'>;
 
 const COLUMNS: Array<[string, (p: PhaseLike, i: number) => string]> = [
   ['phase', (p, i) => (p.targetQps ? `${p.targetQps} QPS` : i === 0 ? 'connect' : 'idle')],

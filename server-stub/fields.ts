@@ -1,20 +1,7 @@
 // The per-second counters of the stub, in the order workers send them to the primary.
-export const FIELDS = [
-  'shakes',
-  'won',
-  'empty',
-  'overload',
-  'logins',
-  'notices',
-  'claims',
-  'claimedAmount',
-  'chats',
-  'errors',
-  'generated',
-  'sent',
-  'rxPackets',
-  'txPackets',
-] as const;
+import { STUB_SECOND_FIELDS } from '../common/fields.ts';
+
+export const FIELDS = STUB_SECOND_FIELDS;
 export type Field = (typeof FIELDS)[number];
 export const N_FIELDS = FIELDS.length;
 

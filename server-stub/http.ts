@@ -1,12 +1,13 @@
 // The stub's HTTP surface. build() returns the Fastify app without listening: tests use inject().
 import type { FastifyInstance } from 'fastify';
 import { baseApp, errorResponses } from '../common/http.ts';
+import { numberProperties } from '../common/fields.ts';
 import { FIELDS } from './fields.ts';
 import type { StubCore } from './core.ts';
 
 const secondSchema = {
   type: 'object',
-  properties: Object.fromEntries([['second', { type: 'integer' }], ...FIELDS.map((f) => [f, { type: 'number' }])]),
+  properties: { second: { type: 'integer' }, ...numberProperties(FIELDS) },
 } as const;
 
 const pacerStatus = {

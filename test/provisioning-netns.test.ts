@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSyn
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { CLI, startCli, waitFor } from './helpers/process.ts';
+import { CLI, runProcess, startCli, waitFor, type Ran } from './helpers/process.ts';
 
 const P = fileURLToPath(new URL('../provisioning/', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -16,28 +16,8 @@ const probe = spawnSync('bash', [join(P, 'netns.sh'), 'probe'], { encoding: 'utf
 const permitted = probe.status === 0;
 const agentWorks = spawnSync(process.execPath, [CLI, 'agent', '--help'], { encoding: 'utf8' }).status === 0;
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function sh(args: string[], timeoutMs = 30000): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', args, { cwd: P, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bash ${args.join(' ')} did not exit within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProcess('bash', args, { cwd: P, timeoutMs });
 }
 
 const runId = (tag: string) => `${tag}${(process.pid % 1296).toString(36)}${Math.floor(Math.random() * 36).toString(36)}`.slice(0, 6);

@@ -2,38 +2,19 @@
 // --dry-run output of every fleet.sh command over ssh, the per-VM result table with a failing VM (a
 // fake ssh on PATH), host-tune.sh idempotence (--root), esxi-clone.sh's govc commands.
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runProcess, type Ran } from './helpers/process.ts';
 
 const P = fileURLToPath(new URL('../provisioning/', import.meta.url));
 const SCRIPTS = ['fleet.sh', 'host-tune.sh', 'netns.sh', 'fleet-local.sh', 'esxi-clone.sh'];
 const EXAMPLE = join(P, 'inventory.example');
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function sh(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', args, { cwd: opts.cwd ?? P, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bash ${args.join(' ')} did not exit within ${opts.timeoutMs ?? 30000} ms`));
-    }, opts.timeoutMs ?? 30000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProcess('bash', args, { cwd: opts.cwd ?? P, env: opts.env, timeoutMs: opts.timeoutMs ?? 30000 });
 }
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'hb-prov-'));

@@ -28,17 +28,24 @@ export async function startCli<T = Record<string, unknown>>(
   return { child: proc.child, ready, proc, stderr: () => proc.stderr(), stdout: () => proc.stdout(), exited: proc.exited };
 }
 
-/** Runs the CLI to completion and returns its exit code and output. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion (bounded by `timeoutMs`) and returns its exit code and output. */
+export function runProcess(command: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Ran> {
+  const timeoutMs = opts.timeoutMs ?? 15000;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`hongbao ${args.join(' ')} did not exit within ${timeoutMs} ms`));
+      reject(new Error(`${command} ${args.join(' ')} did not exit within ${timeoutMs} ms`));
     }, timeoutMs);
     // 'close', not 'exit': the output streams are complete only then.
     child.once('close', (code) => {
@@ -46,6 +53,11 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15000): Promise<Ran> {
+  return runProcess(process.execPath, [CLI, ...args], { env, timeoutMs });
 }
 
 export interface StubReady {
