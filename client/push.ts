@@ -2,11 +2,16 @@
 // second with POST /agents/:id/samples. The controller may be absent or restarting: failures are
 // reported on stderr (first failure, then at most every 30 s, and the recovery), never thrown, and
 // registration is retried every 5 s until it succeeds. Each request is bounded by a timeout.
+// Samples wait in a bounded queue and go out in order, so a slow or briefly absent controller gets
+// them late (they land in their own second there) instead of never; past the bound the oldest are
+// dropped and counted.
 export interface PushIo {
   stderr: (line: string) => void;
 }
 
 const QUIET_MS = 30_000;
+/** Samples kept while the controller is slow or away: five minutes of seconds. */
+export const MAX_QUEUED_SAMPLES = 300;
 
 export class ControllerPush {
   private registered = false;
@@ -15,7 +20,10 @@ export class ControllerPush {
   private lastReport = 0;
   private failures = 0;
   private inFlight = false;
+  private readonly queue: Array<Record<string, unknown>> = [];
   pushed = 0;
+  /** Samples dropped because the queue was full. */
+  dropped = 0;
 
   constructor(
     private readonly base: string,
@@ -54,7 +62,14 @@ export class ControllerPush {
 
   /** Called once a second with the sample of a settled second. Never rejects. */
   async tick(sample: Record<string, unknown> | undefined): Promise<void> {
-    if (this.inFlight) return; // a slow controller gets fewer samples, not a pile of requests
+    if (sample) {
+      this.queue.push(sample);
+      if (this.queue.length > MAX_QUEUED_SAMPLES) {
+        this.queue.shift();
+        this.dropped++;
+      }
+    }
+    if (this.inFlight) return; // the running drain takes this sample too
     this.inFlight = true;
     try {
       if (!this.registered) {
@@ -69,18 +84,28 @@ export class ControllerPush {
           return;
         }
       }
-      if (!sample) return;
-      try {
-        await this.post(`/agents/${encodeURIComponent(this.id)}/samples`, sample);
-        this.pushed++;
-        this.ok();
-      } catch (err) {
-        this.failed('sample push', err);
-        // A controller that restarted forgets us: 404 means register again.
-        if (/answered 404/.test((err as Error).message)) this.registered = false;
+      while (this.queue.length > 0) {
+        try {
+          await this.post(`/agents/${encodeURIComponent(this.id)}/samples`, this.queue[0]);
+          this.queue.shift();
+          this.pushed++;
+          this.ok();
+        } catch (err) {
+          this.failed('sample push', err);
+          // A controller that restarted forgets us: 404 means register again.
+          if (/answered 404/.test((err as Error).message)) this.registered = false;
+          // A sample the controller rejects as invalid would block the queue forever.
+          if (/answered 400/.test((err as Error).message)) this.queue.shift();
+          return;
+        }
       }
     } finally {
       this.inFlight = false;
     }
+  }
+
+  /** Samples waiting to be pushed. */
+  get queued(): number {
+    return this.queue.length;
   }
 }

@@ -239,3 +239,37 @@ test('stats: worker deltas merge into per-second entries with percentiles', (t) 
   t.is(e101.missed, 3);
   t.is(w1.flush().length, 0);
 });
+
+test('controller push: samples wait while the controller is away and go out in order, bounded', async (t) => {
+  const { ControllerPush, MAX_QUEUED_SAMPLES } = await import('../client/push.ts');
+  const { createServer } = await import('node:http');
+  const got: number[] = [];
+  let up = false;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      if (!up) return void res.writeHead(503).end('{}');
+      if (req.url!.endsWith('/samples')) got.push(JSON.parse(body).second);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const lines: string[] = [];
+  const push = new ControllerPush(`http://127.0.0.1:${(server.address() as { port: number }).port}`, 'a', () => ({ id: 'a', controlUrl: 'http://127.0.0.1:1' }), undefined, { stderr: (l) => lines.push(l) });
+  up = true;
+  await push.tick({ second: 1 });
+  up = false;
+  for (let s = 2; s <= 5; s++) await push.tick({ second: s });
+  t.is(push.queued, 4, 'kept while the controller answers 503');
+  up = true;
+  await push.tick({ second: 6 });
+  t.deepEqual(got, [1, 2, 3, 4, 5, 6], 'late, in order, none lost');
+  t.is(push.queued, 0);
+  up = false;
+  for (let s = 0; s < MAX_QUEUED_SAMPLES + 5; s++) await push.tick({ second: 100 + s });
+  t.is(push.queued, MAX_QUEUED_SAMPLES);
+  t.is(push.dropped, 5);
+  t.true(lines.some((l) => /sample push failed/.test(l)));
+});
