@@ -170,12 +170,42 @@ export function build(ctl: Controller): FastifyInstance {
     },
   );
 
-  app.get('/health', async (_req, reply) => {
+  const healthSchema = {
+    type: 'object',
+    properties: {
+      ok: { type: 'boolean' },
+      run: { type: 'string', nullable: true },
+      agents: { type: 'object', properties: { total: int, active: int, lost: { type: 'array', items: { type: 'string' } } } },
+      stub: { type: 'object', nullable: true, properties: { url: { type: 'string' }, ok: { type: 'boolean' }, error: { type: 'string', nullable: true } } },
+    },
+  } as const;
+  app.get('/health', { schema: { response: { 200: healthSchema, 503: healthSchema } } }, async (_req, reply) => {
     const h = ctl.health();
     return reply.code(h.ok ? 200 : 503).send(h);
   });
 
-  app.get('/series', async () => ctl.snapshot());
+  app.get(
+    '/series',
+    {
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              run: { type: 'object', nullable: true, properties: { id: { type: 'string' }, startSecond: int, stopped: { type: 'boolean' } } },
+              qps: { type: 'object', properties: { qps: { type: 'integer', nullable: true }, at: { type: 'integer', nullable: true } } },
+              history: { type: 'array', items: qpsChangeSchema },
+              agents: { type: 'array', items: agentSchema },
+              // Rows as in series.ndjson without the histogram: nested counters, passed through as they are.
+              rows: { type: 'array', items: { type: 'object', additionalProperties: true } },
+              tokenRequired: { type: 'boolean' },
+            },
+          },
+        },
+      },
+    },
+    async () => ctl.snapshot(),
+  );
 
   // ---- live dashboard ---------------------------------------------------------------------------
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml()));

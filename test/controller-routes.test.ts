@@ -169,3 +169,18 @@ test('controller: agents whose samples stop are marked lost and health says so',
   t.is((await app.inject({ url: '/agents' })).json().agents[0].status, 'active');
 });
 
+
+test('controller: /series and /health answer through their schemas', async (t) => {
+  const { post, app, ctl, advance, now } = setup(t);
+  await post('/agents', { id: 'a', controlUrl: 'http://127.0.0.1:1' });
+  await post('/agents/a/samples', { second: Math.floor(now() / 1000), sent: 7, answered: 7 });
+  advance(4000);
+  ctl.flush();
+  const series = (await app.inject({ url: '/series' })).json();
+  t.is(series.run.id, ctl.run!.id);
+  t.is(series.rows[0].client.sent, 7, 'nested rows pass through the schema intact');
+  t.is(series.rows[0].agents.a.sent, 7);
+  t.is(series.rows[0].hist, undefined, 'the histogram stays on disk');
+  const health = (await app.inject({ url: '/health' })).json();
+  t.deepEqual(health, { ok: true, run: ctl.run!.id, agents: { total: 1, active: 1, lost: [] }, stub: null });
+});
