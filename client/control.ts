@@ -28,6 +28,7 @@ const secondSchema = {
     p50Ms: num,
     p99Ms: num,
     maxMs: num,
+    lateP99Ms: num,
   },
 } as const;
 

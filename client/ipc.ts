@@ -1,4 +1,5 @@
 // Messages between the agent's parent process and its workers (node:cluster IPC).
+import type { SecondDelta } from './stats.ts';
 import type { Mode, QpsChange, Rule } from '../common/schedule.ts';
 
 export interface WorkerInit {
@@ -21,6 +22,8 @@ export interface WorkerInit {
   /** New connections per second for this worker. */
   ramp: number;
   connectTimeoutMs: number;
+  /** WebSocket client implementation (--ws-impl); ws when absent. */
+  wsImpl?: 'ws' | 'lite';
   skewMs: number;
   offsetMs: number;
   changes: QpsChange[];
@@ -47,4 +50,4 @@ export interface ConnReport {
 }
 
 /** Worker -> parent: per-second deltas (counters in REC_FIELDS order, encoded histogram). */
-export type ToParent = { t: 'ready' } | { t: 'sec'; recs: Array<[number, number[], string]>; conn: ConnReport };
+export type ToParent = { t: 'ready' } | { t: 'sec'; recs: SecondDelta[]; conn: ConnReport };

@@ -160,6 +160,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
         spreadMs: o.spreadMs,
         ramp: Math.max(1, Math.floor(o.ramp / workers)),
         connectTimeoutMs: o.connectTimeout,
+        wsImpl: o.wsImpl,
         skewMs,
         offsetMs: 0,
         changes,
@@ -175,7 +176,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     slot.worker = w;
     w.on('message', (msg: ToParent) => {
       if (msg.t === 'sec') {
-        for (const [second, counters, hist] of msg.recs) stats.merge(second, counters, hist);
+        for (const [second, counters, hist, late] of msg.recs) stats.merge(second, counters, hist, late);
         slot.conn = msg.conn;
       }
     });

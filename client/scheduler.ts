@@ -136,13 +136,17 @@ export class Scheduler {
     if (elapsed < DEADLINE_MS) {
       let sent = 0;
       let missed = 0;
+      const late = this.cfg.recs.rec(this.second).l;
       while (this.cursor < this.dueCount) {
         const i = due[this.cursor];
         const o = off[i];
         if (o > elapsed) break;
         this.cursor++;
-        if (shaker.shake(i, base + o)) sent++;
-        else missed++;
+        if (shaker.shake(i, base + o)) {
+          sent++;
+          // Lateness: when the shake went out against when it was due, in microseconds.
+          late.record(Math.max(0, Math.round((this.cfg.now() - base - o) * 1000)));
+        } else missed++;
       }
       if (sent || missed) {
         const c = this.cfg.recs.rec(this.second).c;

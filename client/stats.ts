@@ -14,9 +14,14 @@ export interface SecondRec {
   c: number[];
   /** Latency in microseconds from the scheduled instant to the reply. */
   h: Histogram;
+  /** Lateness in microseconds: actual send - scheduled send. */
+  l: Histogram;
 }
 
-export type SecondStatsOut = { second: number } & { [K in RecField]: number } & { p50Ms: number; p99Ms: number; maxMs: number };
+export type SecondStatsOut = { second: number } & { [K in RecField]: number } & { p50Ms: number; p99Ms: number; maxMs: number; lateP99Ms: number };
+
+/** What a worker hands over per second: second, counters, latency histogram, lateness histogram. */
+export type SecondDelta = [number, number[], string, string];
 
 /** A worker's records touched since the last flush, keyed by second. */
 export class SecondRecs {
@@ -28,7 +33,7 @@ export class SecondRecs {
     if (second === this.lastSecond && this.last) return this.last;
     let r = this.recs.get(second);
     if (!r) {
-      r = { c: new Array<number>(N_REC).fill(0), h: new Histogram() };
+      r = { c: new Array<number>(N_REC).fill(0), h: new Histogram(), l: new Histogram() };
       this.recs.set(second, r);
     }
     this.lastSecond = second;
@@ -41,9 +46,9 @@ export class SecondRecs {
   }
 
   /** Deltas since the last flush, and a fresh start. */
-  flush(): Array<[number, number[], string]> {
-    const out: Array<[number, number[], string]> = [];
-    for (const [s, r] of this.recs) out.push([s, r.c, r.h.total ? r.h.encode() : '']);
+  flush(): SecondDelta[] {
+    const out: SecondDelta[] = [];
+    for (const [s, r] of this.recs) out.push([s, r.c, r.h.total ? r.h.encode() : '', r.l.total ? r.l.encode() : '']);
     this.recs = new Map();
     this.last = undefined;
     this.lastSecond = -1;
@@ -58,10 +63,10 @@ export class AgentStats {
 
   constructor(private readonly history = 600) {}
 
-  merge(second: number, counters: readonly number[], hist: string): void {
+  merge(second: number, counters: readonly number[], hist: string, late = ''): void {
     let r = this.recs.get(second);
     if (!r) {
-      r = { c: new Array<number>(N_REC).fill(0), h: new Histogram() };
+      r = { c: new Array<number>(N_REC).fill(0), h: new Histogram(), l: new Histogram() };
       this.recs.set(second, r);
       // Evict the oldest beyond the history (Map keeps insertion order; seconds arrive roughly in order).
       if (this.recs.size > this.history) {
@@ -76,6 +81,7 @@ export class AgentStats {
       this.totals[i] += counters[i] ?? 0;
     }
     if (hist) r.h.merge(Histogram.decode(hist));
+    if (late) r.l.merge(Histogram.decode(late));
   }
 
   get(second: number): SecondRec | undefined {
@@ -98,5 +104,6 @@ export function entry(second: number, r: SecondRec | undefined): SecondStatsOut 
   e.p50Ms = r ? us2ms(r.h.percentile(50)) : 0;
   e.p99Ms = r ? us2ms(r.h.percentile(99)) : 0;
   e.maxMs = r ? us2ms(r.h.max) : 0;
+  e.lateP99Ms = r ? us2ms(r.l.percentile(99)) : 0;
   return e as SecondStatsOut;
 }

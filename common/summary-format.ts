@@ -18,6 +18,8 @@ export interface Phase {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** The largest per-second p99 of send lateness (actual - scheduled send) of any agent. */
+  lateP99Ms: number;
   connections: number;
   serverShakes: number;
 }

@@ -45,6 +45,7 @@ const sampleBody = {
     p50Ms: num,
     p99Ms: num,
     maxMs: num,
+    lateP99Ms: num,
     offsetMs: { type: ['number', 'null'] },
     uncertaintyMs: { type: ['number', 'null'] },
     hist: { type: 'string', maxLength: 65536 },

@@ -15,7 +15,7 @@ export function latestRows(rows: Row[]): Row[] {
 
 function phaseOf(rows: Row[]): Omit<Phase, 'from' | 'to' | 'targetQps'> {
   const h = new Histogram();
-  const p = { seconds: rows.length, sent: 0, answered: 0, won: 0, empty: 0, overload: 0, missed: 0, errors: 0, claims: 0, exactSeconds: 0, connections: 0, serverShakes: 0 };
+  const p = { seconds: rows.length, sent: 0, answered: 0, won: 0, empty: 0, overload: 0, missed: 0, errors: 0, claims: 0, exactSeconds: 0, connections: 0, serverShakes: 0, lateP99Ms: 0 };
   for (const r of rows) {
     const c = r.client;
     p.sent += c.sent;
@@ -28,6 +28,7 @@ function phaseOf(rows: Row[]): Omit<Phase, 'from' | 'to' | 'targetQps'> {
     p.claims += c.claims;
     if (r.targetQps !== null && c.sent === r.targetQps) p.exactSeconds++;
     p.connections = Math.max(p.connections, c.connections);
+    p.lateP99Ms = Math.max(p.lateP99Ms, c.lateP99Ms ?? 0);
     p.serverShakes += r.server?.shakes ?? 0;
     if (r.hist) h.merge(Histogram.decode(r.hist));
   }

@@ -22,6 +22,8 @@ export interface AgentSample extends Partial<ClientCounts> {
   p50Ms?: number;
   p99Ms?: number;
   maxMs?: number;
+  /** p99 of actual send - scheduled send. */
+  lateP99Ms?: number;
   offsetMs?: number;
   uncertaintyMs?: number;
   /** Encoded latency histogram in microseconds (common/histogram.ts). */
@@ -34,8 +36,9 @@ export interface Row {
   /** Seconds since the run started. */
   t: number;
   targetQps: number | null;
-  client: ClientCounts & Latency;
-  agents: Record<string, ClientCounts & { p50Ms: number; p99Ms: number; maxMs: number; qps: number | null }>;
+  /** Latency merged over agents; lateP99Ms is the largest agent's p99 send lateness (not a merged percentile). */
+  client: ClientCounts & Latency & { lateP99Ms: number };
+  agents: Record<string, ClientCounts & { p50Ms: number; p99Ms: number; maxMs: number; lateP99Ms: number; qps: number | null }>;
   /** Agents expected but without a sample for this second. */
   missingAgents: string[];
   server: ServerCounts | null;
@@ -117,6 +120,7 @@ export class Timeline {
     const hist = new Histogram();
     const agents: Row['agents'] = {};
     let agentQps: number | null = null;
+    let lateP99Ms = 0;
     for (const [id, a] of s.agents) {
       const counts = zeroClient();
       for (const f of CLIENT_FIELDS) {
@@ -132,7 +136,8 @@ export class Timeline {
         }
       }
       if (typeof a.qps === 'number') agentQps = Math.max(agentQps ?? 0, a.qps);
-      agents[id] = { ...counts, p50Ms: a.p50Ms ?? 0, p99Ms: a.p99Ms ?? 0, maxMs: a.maxMs ?? 0, qps: a.qps ?? null };
+      agents[id] = { ...counts, p50Ms: a.p50Ms ?? 0, p99Ms: a.p99Ms ?? 0, maxMs: a.maxMs ?? 0, lateP99Ms: a.lateP99Ms ?? 0, qps: a.qps ?? null };
+      if ((a.lateP99Ms ?? 0) > lateP99Ms) lateP99Ms = a.lateP99Ms ?? 0;
     }
     const expected = this.expectedAgents(second);
     const target = this.targetAt(second) ?? agentQps;
@@ -140,7 +145,7 @@ export class Timeline {
       second,
       t: second - this.startSecond,
       targetQps: target,
-      client: { ...client, p50Ms: ms(hist.percentile(50)), p90Ms: ms(hist.percentile(90)), p99Ms: ms(hist.percentile(99)), maxMs: ms(hist.max) },
+      client: { ...client, p50Ms: ms(hist.percentile(50)), p90Ms: ms(hist.percentile(90)), p99Ms: ms(hist.percentile(99)), maxMs: ms(hist.max), lateP99Ms },
       agents,
       missingAgents: expected.filter((id) => !s.agents.has(id)),
       server: s.server ?? null,

@@ -1,7 +1,7 @@
 // The summary table printed at the end of a demo: one row per phase of constant target QPS.
 import type { Phase } from '../common/summary-format.ts';
 
-export type PhaseLike = Pick<Phase, 'seconds' | 'targetQps' | 'sent' | 'answered' | 'won' | 'missed' | 'exactSeconds' | 'p50Ms' | 'p99Ms' | 'connections' | 'serverShakes'>;
+export type PhaseLike = Pick<Phase, 'seconds' | 'targetQps' | 'sent' | 'answered' | 'won' | 'missed' | 'exactSeconds' | 'p50Ms' | 'p99Ms' | 'lateP99Ms' | 'connections' | 'serverShakes'>;
 
 const COLUMNS: Array<[string, (p: PhaseLike, i: number) => string]> = [
   ['phase', (p, i) => (p.targetQps ? `${p.targetQps} QPS` : i === 0 ? 'connect' : 'idle')],
@@ -14,6 +14,7 @@ const COLUMNS: Array<[string, (p: PhaseLike, i: number) => string]> = [
   ['exact s', (p) => (p.targetQps === null ? '-' : `${p.exactSeconds}/${p.seconds}`)],
   ['p50 ms', (p) => p.p50Ms.toFixed(2)],
   ['p99 ms', (p) => p.p99Ms.toFixed(2)],
+  ['late p99 ms', (p) => (p.lateP99Ms ?? 0).toFixed(2)],
   ['connections', (p) => String(p.connections)],
   ['server shakes', (p) => String(p.serverShakes)],
 ];
