@@ -1,7 +1,7 @@
 // Per-process figures read from /proc: CPU time (utime + stime, all threads of the process) and
 // resident memory. Also the machine description every figure is labelled with.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 
 let ticksPerSecond = 0;
@@ -42,6 +42,15 @@ export function rssKb(pid: number): number {
   }
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(text);
   return m ? Number(m[1]) : -1;
+}
+
+/** Open file descriptors of a process (sockets included), or -1 when it is gone. */
+export function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
+  }
 }
 
 /** Busy and total clock ticks of the whole machine (all cores) from /proc/stat. */

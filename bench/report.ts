@@ -11,7 +11,9 @@ export interface Figure {
   unit: string;
   /** Target: the figure must be <= this. */
   goal?: number;
-  /** What the original Go server measured on this machine. */
+  /** Target for figures where more is better (rates): the figure must be >= this. */
+  atLeast?: number;
+  /** What the original Go program (server, or client for agent figures) measured on this machine. */
   goRef?: number;
   /** Extra words shown in the table. */
   note?: string;
@@ -39,6 +41,7 @@ export function verdict(f: Figure): string {
   let v = '';
   if (!Number.isFinite(f.value)) v = 'n/a';
   else if (f.goal !== undefined) v = f.value <= f.goal ? 'ok' : 'MISS';
+  else if (f.atLeast !== undefined) v = f.value >= f.atLeast ? 'ok' : 'MISS';
   else if (f.pass !== undefined) v = f.pass ? 'ok' : 'MISS';
   return f.caveat ? `${v}?` : v;
 }
@@ -52,13 +55,13 @@ function fmt(v: number | undefined, unit = ''): string {
 
 /** The readable table (for stderr). */
 export function table(m: Machine, results: ScenarioResult[]): string {
-  const rows: string[][] = [['figure', 'measured', 'goal', 'Go server', 'verdict', 'note']];
+  const rows: string[][] = [['figure', 'measured', 'goal', 'Go', 'verdict', 'note']];
   for (const r of results) {
     for (const f of r.figures) {
       rows.push([
         f.label,
         fmt(f.value, f.unit),
-        f.goal === undefined ? (f.pass === undefined ? '' : 'exact') : `<= ${fmt(f.goal, f.unit)}`,
+        f.goal !== undefined ? `<= ${fmt(f.goal, f.unit)}` : f.atLeast !== undefined ? `>= ${fmt(f.atLeast, f.unit)}` : f.pass === undefined ? '' : 'exact',
         fmt(f.goRef, f.goRef === undefined ? '' : f.unit),
         verdict(f),
         f.note ?? '',
@@ -69,7 +72,13 @@ export function table(m: Machine, results: ScenarioResult[]): string {
   const line = (row: string[]) => row.map((cell, c) => (c === 1 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd();
   const out = [`machine: ${machineLabel(m)}`, line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  ')];
   for (const row of rows.slice(1)) out.push(line(row));
-  const caveats = results.flatMap((r) => r.figures.filter((f) => f.caveat).map((f) => `  ? ${f.label}: ${f.caveat}`));
+  // One line per distinct caveat of a scenario, naming the figures it applies to.
+  const caveats: string[] = [];
+  for (const r of results) {
+    const by = new Map<string, string[]>();
+    for (const f of r.figures) if (f.caveat) by.set(f.caveat, [...(by.get(f.caveat) ?? []), f.label]);
+    for (const [why, labels] of by) caveats.push(`  ? ${labels.length === 1 ? labels[0] : `${r.name} (${labels.length} figures: ${labels.join('; ')})`}: ${why}`);
+  }
   if (caveats.length) out.push('', 'caveats (figures marked ?):', ...caveats);
   return out.join('\n');
 }

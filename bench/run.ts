@@ -1,10 +1,14 @@
 // `npm run bench`: runs the benchmark scenarios one after another within a time budget, prints a
 // table on stderr and the JSON result on stdout, and writes it to bench/out/bench-<timestamp>.json.
 //   node --import tsx bench/run.ts [--only NAME[,NAME]] [--budget SECONDS] [--quick]
+// --only takes scenario names or their prefixes: `--only agent` runs agent-connect, agent-spread and
+// agent-burst; `--only stub` both stub scenarios.
 // Every process it starts is stopped by PID on the way out, on errors, the watchdog and Ctrl-C.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { AGENT_GOALS, agentConnectScenario, agentLoadScenario, type AgentLoadConfig } from './agent-bench.ts';
 import { killAllNow, stopAll } from './children.ts';
+import { cliInfo, cliPath } from './cli.ts';
 import { machine } from './proc.ts';
 import { table, type Scenario, type ScenarioResult } from './report.ts';
 import { stubScenario, type StubBenchConfig } from './stub-bench.ts';
@@ -25,7 +29,6 @@ const stubBase: Omit<StubBenchConfig, 'workers' | 'users'> = {
 };
 
 /**
- * Later scenarios (the agent's own CPU per shake, ...) are appended here.
  * One worker holds 19000 users, not 20000: its process has the same 20000-fd hard limit and needs
  * a few fds of its own (at 20000 the last ~20 connections hang unserved); at 20k/s the schedule
  * then fires 1000 of the users twice a second (bench/schedule.ts), the total stays exact.
@@ -35,6 +38,38 @@ function stubScenarios(quick: boolean): Scenario[] {
   const base = quick ? { ...stubBase, rates: stubBase.rates.map((r) => r / 10), windowS: 4 } : stubBase;
   const users = (n: number) => (quick ? n / 10 : n);
   return [stubScenario({ ...base, workers: 1, users: users(19_000) }), stubScenario({ ...base, workers: 2, users: users(20_000) })];
+}
+
+/**
+ * The agent against the stub: connect rate and RSS of one agent worker (15000 users), then one agent
+ * of 2 workers x 15000 users against a 2-worker stub at 10k/20k/30k shakes/s, in spread and in burst
+ * mode (rule window). --quick: a tenth of the users and rates.
+ */
+function agentScenarios(quick: boolean): Scenario[] {
+  const s = quick ? 10 : 1;
+  const load: Omit<AgentLoadConfig, 'mode' | 'measureRss'> = {
+    users: 30_000 / s,
+    agentWorkers: 2,
+    stubWorkers: 2,
+    rates: [10_000, 20_000, 30_000].map((r) => r / s),
+    warmupS: 2,
+    windowS: quick ? 4 : 8,
+    settleS: 3,
+    sourceIps: SOURCE_IPS,
+    ramp: 1_000_000,
+    generator: { rate: 200, total: 1_000_000 },
+    maxQps: 65_000,
+    connectTimeoutMs: 120_000,
+  };
+  return [
+    agentConnectScenario({ users: 15_000 / s, stubWorkers: 2, sourceIps: SOURCE_IPS, ramp: 1_000_000, settleS: 3, pollMs: 100, connectTimeoutMs: 90_000, maxQps: 65_000 }),
+    agentLoadScenario({ ...load, mode: 'spread', measureRss: true }),
+    agentLoadScenario({ ...load, mode: 'burst', measureRss: false }),
+  ];
+}
+
+function selected(name: string, only: string[] | undefined): boolean {
+  return !only || only.some((o) => name === o || name.startsWith(`${o}-`));
 }
 
 function arg(name: string): string | undefined {
@@ -50,9 +85,11 @@ function stamp(d: Date): string {
 }
 
 async function main(): Promise<number> {
-  const budgetMs = Number(arg('budget') ?? 160) * 1000;
+  const budgetMs = Number(arg('budget') ?? 360) * 1000;
+  cliPath(); // snapshot the build now: a rebuild during the run does not change what is measured
   const only = arg('only')?.split(',');
-  const scenarios = stubScenarios(process.argv.includes('--quick'));
+  const quick = process.argv.includes('--quick');
+  const scenarios = [...stubScenarios(quick), ...agentScenarios(quick)];
   const t0 = Date.now();
   const startedAt = new Date(t0);
   const machineStart = machine();
@@ -69,7 +106,7 @@ async function main(): Promise<number> {
   watchdog.unref();
 
   for (const s of scenarios) {
-    if (only && !only.includes(s.name)) continue;
+    if (!selected(s.name, only)) continue;
     const left = budgetMs - (Date.now() - t0);
     if (s.estimateMs > left) {
       skipped.push({ name: s.name, why: `needs ~${Math.round(s.estimateMs / 1000)} s, ${Math.round(left / 1000)} s left` });
@@ -91,7 +128,18 @@ async function main(): Promise<number> {
     startedAt: startedAt.toISOString(),
     durationS: Math.round((Date.now() - t0) / 100) / 10,
     machine: { ...m, loadavgStart: machineStart.loadavg, loadavgEnd: m.loadavg },
-    goals: { stubCpuUsPerShake: '<= 15 us (Go server ~18.7 us)', stubKbPerConnection: '<= 4 KB (Go server ~4.1 KB)' },
+    program: cliInfo(),
+    goals: {
+      stubCpuUsPerShake: '<= 15 us (Go server ~18.7 us)',
+      stubKbPerConnection: '<= 4 KB (Go server ~4.1 KB)',
+      agentConnectsPerS: `>= ${AGENT_GOALS.connectsPerS.atLeast} new connections/s per process`,
+      agentCpuUsPerShake: `<= ${AGENT_GOALS.cpuUsPerShake.goal} us (Go client ~${AGENT_GOALS.cpuUsPerShake.goRef} us)`,
+      agentKbPerConnection: `<= ${AGENT_GOALS.kbPerConnection.goal} KB (Go client ~${AGENT_GOALS.kbPerConnection.goRef} KB)`,
+    },
+    notes: [
+      'CPU per shake = utime + stime of all processes of that side over the window (whole epoch seconds) / shakes sent (agent) or served (stub); user and sys are reported apart: on loopback the kernel TCP work of the receiving side is partly charged to the sender.',
+      'Latency = reply - scheduled send (agent per-second histograms): p50 = median second, p99 = worst second. Send lateness is not exposed by the agent.',
+    ],
     figures: results.flatMap((r) => r.figures.map((f) => ({ scenario: r.name, ...f }))),
     scenarios: results,
     skipped,

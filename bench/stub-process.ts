@@ -1,10 +1,8 @@
 // Starts `node dist/hongbao.cjs stub` on loopback, waits for its "listening" line, and talks to its
 // HTTP API. The primary and its workers are tracked by PID and stopped by PID only.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { cliPath } from './cli.ts';
 import { stop, track } from './children.ts';
-
-const CLI = fileURLToPath(new URL('../dist/hongbao.cjs', import.meta.url));
 
 export interface StubReady {
   event: 'listening';
@@ -52,7 +50,9 @@ export class StubProcess {
   }
 
   static async start(opts: { workers: number; maxQps: number; timeoutMs?: number }, log: (line: string) => void): Promise<StubProcess> {
-    const args = [CLI, 'stub', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--workers', String(opts.workers), '--max-qps', String(opts.maxQps)];
+    const args = [cliPath(), 'stub', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--workers', String(opts.workers), '--max-qps', String(opts.maxQps)];
+    // BENCH_STUB_WS_IMPL=lite measures the stub with --ws-impl lite (common/wslite.ts).
+    if (process.env.BENCH_STUB_WS_IMPL) args.push('--ws-impl', process.env.BENCH_STUB_WS_IMPL);
     // No HONGBAO_* settings from the caller's environment: the bench runs the stub with its defaults.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HONGBAO_')));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
