@@ -26,6 +26,7 @@ export interface AgentOptions {
   token: string | undefined;
   id: string | undefined;
   connectTimeout: number;
+  wsImpl: 'ws' | 'lite';
 }
 
 const usersRe = /^(\d{1,10}):(\d{1,10})$/;
@@ -86,6 +87,13 @@ export const agentCommand: CommandSpec = {
     { flag: 'rule', type: 'enum', choices: ['modulo', 'window'], default: 'window', help: 'modulo: the original experiment\'s (exact when QPS divides N); window: exact for any QPS' },
     { flag: 'ramp', type: 'int', min: 1, max: 1_000_000, default: 4000, arg: 'CONN/S', help: 'new connections per second for the whole agent (retries included)' },
     { flag: 'connect-timeout', type: 'int', min: 100, max: 120_000, default: 10_000, arg: 'MS', help: 'WebSocket handshake timeout' },
+    {
+      flag: 'ws-impl',
+      type: 'enum',
+      choices: ['ws', 'lite'],
+      default: 'lite',
+      help: 'WebSocket client: ws (the ws package) or lite (common/wslite.ts: minimal RFC 6455 on net.Socket, less CPU and memory per connection)',
+    },
     { flag: 'token', type: 'string', help: 'bearer token for POST routes of the control endpoint and for the controller' },
     { flag: 'id', type: 'string', help: 'agent id reported to the controller (default HOSTNAME-FIRST)' },
   ],
@@ -138,6 +146,9 @@ export function crossCheck(o: AgentOptions): void {
   const { first, count } = userRange(o);
   if (first + count > o.totalUsers) {
     throw new ConfigError(`hongbao agent: --users ${o.users} must lie within the fleet's ids 0..${o.totalUsers - 1} (--total-users ${o.totalUsers})`);
+  }
+  if (o.wsImpl === 'lite' && !o.server.startsWith('ws:')) {
+    throw new ConfigError(`hongbao agent: --ws-impl lite supports ws:// servers only, got --server ${o.server}`);
   }
   if (o.qps > o.totalUsers) throw new ConfigError(`hongbao agent: --qps must be an integer from 0 to ${o.totalUsers} (--total-users), got ${o.qps}`);
 }

@@ -6,8 +6,12 @@
 // Hot-path rules: listeners are module-level functions; a socket's state is its user index under a
 // symbol; per-user state lives in typed arrays indexed by the worker-local user index; outgoing
 // frames are cut from slabs; no closure per connection or message.
+//
+// Two WebSocket clients (--ws-impl): `ws` (default) or the lite transport (common/wslite.ts); the
+// pool sees either through the same small connection interface (send, close, terminate).
 import WebSocket from 'ws';
 import { Slab } from '../common/slab.ts';
+import { LiteClient, type LiteConn, type LiteError, type LiteHandler, type MessageConn } from '../common/wslite.ts';
 import { Cmd, Frame, LOGIN_OK, ShakeResult, Size, decode, encodeClaim, encodeLogin, encodeShake } from '../common/wire.ts';
 import type { ConnReport } from './ipc.ts';
 import { R, type SecondRecs } from './stats.ts';
@@ -15,7 +19,8 @@ import { R, type SecondRecs } from './stats.ts';
 const kIdx = Symbol('hongbao.idx');
 const kPool = Symbol('hongbao.pool');
 
-interface AgentSocket extends WebSocket {
+interface AgentSocket extends MessageConn {
+  terminate(): void;
   [kIdx]: number;
   [kPool]: ConnectionPool;
 }
@@ -51,6 +56,8 @@ export interface PoolConfig {
   sourceIps: string[];
   ramp: number;
   connectTimeoutMs: number;
+  /** WebSocket client implementation; ws when absent. */
+  wsImpl?: 'ws' | 'lite';
   /** Synchronised clock (ms). */
   now: () => number;
   recs: SecondRecs;
@@ -58,7 +65,6 @@ export interface PoolConfig {
 }
 
 const frame = new Frame();
-const sendOpts = { binary: true, compress: false } as const;
 
 export class ConnectionPool {
   readonly n: number;
@@ -79,6 +85,7 @@ export class ConnectionPool {
   private timer: NodeJS.Timeout | undefined;
   private readonly maxInFlight: number;
   private readonly wsOpts: WebSocket.ClientOptions[];
+  private readonly lite: LiteClient | undefined;
   private stopped = false;
 
   connected = 0;
@@ -103,6 +110,8 @@ export class ConnectionPool {
     const base = { perMessageDeflate: false, handshakeTimeout: cfg.connectTimeoutMs, skipUTF8Validation: true, maxPayload: 64 * 1024 };
     this.wsOpts = cfg.sourceIps.map((ip) => ({ ...base, localAddress: ip }));
     this.wsOpts.push(base);
+    this.lite =
+      cfg.wsImpl === 'lite' ? new LiteClient(cfg.server, { handler: liteEvents, maxPayload: 64 * 1024, handshakeTimeoutMs: cfg.connectTimeoutMs }) : undefined;
   }
 
   /** Queues every user and starts the ramp. */
@@ -165,27 +174,45 @@ export class ConnectionPool {
     const ip = this.cfg.ipOf[i];
     let opts = this.wsOpts[ip < 0 ? this.wsOpts.length - 1 : ip];
     const first = this.cfg.portOf[i];
+    let localPort = 0;
     if (first !== 0) {
       // An explicit local port per (source IP, user): bind() is then a hash lookup, not a search.
       // Users of one IP get distinct ports (pre-flight: users per IP <= the range); a retry moves
       // to another port, so a port held by someone else or a 4-tuple in TIME_WAIT costs one retry.
       const { portLow, portHigh } = this.cfg;
       const range = portHigh - portLow + 1;
-      const localPort = portLow + ((first - portLow + this.attempts[i] * PORT_STEP) % range);
-      opts = { ...opts, localPort } as WebSocket.ClientOptions;
+      localPort = portLow + ((first - portLow + this.attempts[i] * PORT_STEP) % range);
+      if (!this.lite) opts = { ...opts, localPort } as WebSocket.ClientOptions;
     }
-    let ws: AgentSocket;
+    if (this.lite) {
+      let conn: LiteConn;
+      try {
+        conn = this.lite.connect(ip < 0 ? undefined : this.cfg.sourceIps[ip], localPort || undefined);
+      } catch (err) {
+        this.connecting--;
+        this.fail(i, (err as Error).message);
+        return;
+      }
+      // Events come later (next tick at the earliest): the socket's identity is set in time.
+      const s = conn as unknown as AgentSocket;
+      s[kIdx] = i;
+      s[kPool] = this;
+      this.sockets[i] = s;
+      return;
+    }
+    let ws: WebSocket;
     try {
-      ws = new WebSocket(this.cfg.server, opts) as AgentSocket;
+      ws = new WebSocket(this.cfg.server, opts);
     } catch (err) {
       this.connecting--;
       this.fail(i, (err as Error).message);
       return;
     }
-    ws[kIdx] = i;
-    ws[kPool] = this;
+    const s = ws as unknown as AgentSocket;
+    s[kIdx] = i;
+    s[kPool] = this;
     ws.binaryType = 'nodebuffer';
-    this.sockets[i] = ws;
+    this.sockets[i] = s;
     ws.on('open', onOpen);
     ws.on('message', onMessage);
     ws.on('error', onError);
@@ -219,7 +246,7 @@ export class ConnectionPool {
     this.state[i] = St.OPEN;
     const buf = this.slab.take(Size.LOGIN);
     encodeLogin(buf, 0, Math.floor(this.cfg.now() / 1000), this.cfg.ids[i]);
-    ws.send(buf, sendOpts);
+    ws.send(buf);
   }
 
   errored(ws: AgentSocket, err: Error): void {
@@ -298,7 +325,7 @@ export class ConnectionPool {
           // The server sends a notice once per named user: claim it once.
           const buf = this.slab.take(Size.CLAIM);
           encodeClaim(buf, 0, Math.floor(now / 1000), me, frame.envelopeId);
-          ws.send(buf, sendOpts);
+          ws.send(buf);
           break;
         }
         return;
@@ -330,7 +357,7 @@ export class ConnectionPool {
     const ws = this.sockets[i]!;
     const buf = this.slab.take(Size.SHAKE);
     encodeShake(buf, 0, Math.floor(at / 1000), this.cfg.ids[i]);
-    ws.send(buf, sendOpts);
+    ws.send(buf);
     this.pendAt[i * PENDING + ((this.pendHead[i] + k) % PENDING)] = at;
     this.pendCount[i] = k + 1;
     return true;
@@ -338,22 +365,43 @@ export class ConnectionPool {
 }
 
 function onOpen(this: WebSocket): void {
-  const ws = this as AgentSocket;
+  const ws = this as unknown as AgentSocket;
   ws[kPool].opened(ws);
 }
 
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  const ws = this as AgentSocket;
+  const ws = this as unknown as AgentSocket;
   if (!isBinary) return;
   ws[kPool].handle(ws, data);
 }
 
 function onError(this: WebSocket, err: Error): void {
-  const ws = this as AgentSocket;
+  const ws = this as unknown as AgentSocket;
   ws[kPool].errored(ws, err);
 }
 
 function onClose(this: WebSocket): void {
-  const ws = this as AgentSocket;
+  const ws = this as unknown as AgentSocket;
   ws[kPool].closed(ws);
 }
+
+/** The lite client's callbacks: one object for every pool and connection. */
+const liteEvents: LiteHandler = {
+  onOpen(conn: LiteConn): void {
+    const ws = conn as unknown as AgentSocket;
+    ws[kPool].opened(ws);
+  },
+  onMessage(conn: LiteConn, data: Buffer, isBinary: boolean): void {
+    if (!isBinary) return;
+    const ws = conn as unknown as AgentSocket;
+    ws[kPool].handle(ws, data);
+  },
+  onError(conn: LiteConn, err: LiteError): void {
+    const ws = conn as unknown as AgentSocket;
+    ws[kPool].errored(ws, err);
+  },
+  onClose(conn: LiteConn): void {
+    const ws = conn as unknown as AgentSocket;
+    ws[kPool].closed(ws);
+  },
+};

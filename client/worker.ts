@@ -47,6 +47,7 @@ export class AgentWorker {
       sourceIps: init.sourceIps,
       ramp: init.ramp,
       connectTimeoutMs: init.connectTimeoutMs,
+      wsImpl: init.wsImpl,
       now,
       recs: this.recs,
     });

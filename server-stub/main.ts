@@ -2,9 +2,10 @@
 // port and hold the connections; the primary runs the HTTP API, the generator, the sending service
 // and merges the workers' counters. A worker that dies is reported and replaced.
 import cluster, { type Worker } from 'node:cluster';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { createLiteServer } from '../common/wslite.ts';
 import { RESERVED_FDS, openFileLimit } from '../common/limits.ts';
 import { F } from './fields.ts';
 import { helpText, parseOptions } from '../common/options.ts';
@@ -14,7 +15,7 @@ import { build } from './http.ts';
 import type { ToPrimary, ToWorker } from './ipc.ts';
 import { chooseIface } from './nic.ts';
 import { stubCommand, type StubOptions } from './options.ts';
-import { StubWorker } from './worker.ts';
+import { StubWorker, liteHandler } from './worker.ts';
 import { TICKS_PER_SECOND } from './pacer.ts';
 
 export type { Io } from '../common/io.ts';
@@ -95,7 +96,7 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   const stopTick = everyAligned(1000 / TICKS_PER_SECOND, 1, () => core.tick());
   const stopNic = everyAligned(1000, 2, () => core.sampleNic());
   io.stdout(JSON.stringify({ event: 'listening', port: wsPort, httpPort, host: opts.host, pid: process.pid, workers: [...byWorker.keys()].map((w) => w.process.pid), iface }));
-  io.stderr(`hongbao stub: ws://${opts.host}:${wsPort} with ${opts.workers} worker(s), http://${opts.host}:${httpPort}, ${opts.sets} SETs, max ${opts.maxQps} served/s`);
+  io.stderr(`hongbao stub: ws://${opts.host}:${wsPort} with ${opts.workers} worker(s), http://${opts.host}:${httpPort}, ${opts.sets} SETs, max ${opts.maxQps} served/s, --ws-impl ${opts.wsImpl}`);
 
   return new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
@@ -128,8 +129,12 @@ async function runWorker(opts: StubOptions, index: number): Promise<number> {
   // Past its open-file limit a worker could not even receive a connection from the primary, which
   // would then hold it unanswered (node:cluster re-offers a connection a worker declines through
   // maxConnections, forever when all are full): close what comes beyond the limit, and say so.
+  // The same gate serves both transports (--ws-impl): `ws` on an http.Server, lite on a net.Server.
   const cap = openFileLimit().soft - RESERVED_FDS;
-  const server = createServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n'));
+  const lite = opts.wsImpl === 'lite';
+  const server = lite
+    ? createLiteServer({ handler: liteHandler(worker), maxPayload: 64 * 1024 })
+    : createServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n'));
   let full = false;
   server.on('connection', (socket: Socket) => {
     if (openSockets < cap) {
@@ -144,15 +149,19 @@ async function runWorker(opts: StubOptions, index: number): Promise<number> {
       process.stderr.write(`hongbao stub: worker ${index} holds ${cap} connections, all its open-file limit allows; refusing more: start the stub with more --workers\n`);
     }
   });
-  const wss = new WebSocketServer({ server, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
-  wss.on('connection', (ws) => worker.attach(ws));
+  let wss: WebSocketServer | undefined;
+  if (!lite) {
+    wss = new WebSocketServer({ server: server as Server, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
+    wss.on('connection', (ws) => worker.attach(ws));
+  }
   server.listen({ port: opts.port, host: opts.host, backlog: 8192 });
   process.on('message', (msg: ToWorker) => worker.receive(msg));
   const stopFlush = everyAligned(1000, 20, () => process.connected && process.send!(worker.flush()));
   return new Promise<number>((resolve) => {
     const stop = () => {
       stopFlush();
-      wss.close();
+      if (wss) wss.close();
+      else server.close();
       resolve(0);
     };
     process.once('SIGTERM', stop);

@@ -11,6 +11,7 @@ export interface StubOptions {
   iface: string;
   token: string | undefined;
   history: number;
+  wsImpl: 'ws' | 'lite';
 }
 
 export const stubCommand: CommandSpec = {
@@ -26,6 +27,13 @@ export const stubCommand: CommandSpec = {
     { flag: 'max-qps', type: 'int', min: 1, max: 100_000_000, default: 65000, help: 'served shakes per second above which shakes get overload (17)' },
     { flag: 'iface', type: 'string', default: 'auto', help: 'NIC whose rx/tx packets are counted (auto: lo on loopback, else the busiest)' },
     { flag: 'token', type: 'string', help: 'bearer token required by POST routes' },
+    {
+      flag: 'ws-impl',
+      type: 'enum',
+      choices: ['ws', 'lite'],
+      default: 'lite',
+      help: 'WebSocket implementation: ws (the ws package) or lite (common/wslite.ts: minimal RFC 6455 on net.Server, less CPU and memory per connection)',
+    },
     { flag: 'history', type: 'int', min: 10, max: 86400, default: 3600, help: 'seconds of per-second counters kept for /stats' },
   ],
 };

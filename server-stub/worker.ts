@@ -1,7 +1,10 @@
 // One stub worker: holds WebSocket connections (one user each), its part of every SET's envelope
 // queue, and per-second counters that it hands to the primary once each second is over.
 // Listeners are module-level functions; a connection's state lives on the socket under symbols.
+// The protocol logic sees a MessageConn ({readyState, send, close}): `ws`'s WebSocket (attach) or
+// the lite transport's LiteConn (liteHandler, --ws-impl lite) — one code path for both.
 import type { WebSocket } from 'ws';
+import type { LiteConn, LiteHandler, MessageConn } from '../common/wslite.ts';
 import { WireError, closeCodeFor, wireErrorName } from '../common/errors.ts';
 import { Slab } from '../common/slab.ts';
 import {
@@ -29,7 +32,7 @@ import { U32Queue } from './queue.ts';
 const kUser = Symbol('hongbao.user');
 const kWorker = Symbol('hongbao.worker');
 
-interface StubSocket extends WebSocket {
+interface StubSocket extends MessageConn {
   [kUser]: number;
   [kWorker]: StubWorker;
 }
@@ -45,7 +48,6 @@ export interface WorkerConfig {
 }
 
 const frame = new Frame();
-const sendOpts = { binary: true } as const;
 
 export class StubWorker {
   readonly users = new Map<number, StubSocket>();
@@ -70,15 +72,23 @@ export class StubWorker {
     this.recSecond = Math.floor(this.clock() / 1000);
   }
 
-  /** Takes over a freshly accepted WebSocket. */
+  /** Takes over a freshly accepted WebSocket (`ws`). */
   attach(socket: WebSocket): void {
-    const ws = socket as StubSocket;
+    const ws = socket as unknown as StubSocket;
     ws[kUser] = -1;
     ws[kWorker] = this;
     this.connections++;
-    ws.on('message', onMessage);
-    ws.on('close', onClose);
-    ws.on('error', onError);
+    socket.on('message', onMessage);
+    socket.on('close', onClose);
+    socket.on('error', onError);
+  }
+
+  /** Takes over a freshly opened lite connection (its events arrive through liteHandler). */
+  attachLite(conn: LiteConn): void {
+    const ws = conn as unknown as StubSocket;
+    ws[kUser] = -1;
+    ws[kWorker] = this;
+    this.connections++;
   }
 
   /** Current epoch second, rolling the counters over when it changed. */
@@ -122,7 +132,7 @@ export class StubWorker {
         if (ws && ws.readyState === 1) {
           const buf = this.out(Size.CLAIM_REPLY);
           encodeClaimReply(buf, 0, this.seconds(), msg.id, msg.amount);
-          ws.send(buf, sendOpts);
+          ws.send(buf);
         }
         break;
       }
@@ -157,7 +167,7 @@ export class StubWorker {
         buf = this.out(HEADER_BYTES + 12 + 4 * users.length);
         encodeNotice(buf, 0, this.seconds(), id, amount, users);
       }
-      ws.send(buf, sendOpts);
+      ws.send(buf);
       this.bump(F.notices);
     }
   }
@@ -167,7 +177,7 @@ export class StubWorker {
     if (!ws || ws.readyState !== 1) return false;
     const buf = this.out(chatSize(text));
     encodeChat(buf, 0, this.seconds(), from, to, text);
-    ws.send(buf, sendOpts);
+    ws.send(buf);
     return true;
   }
 
@@ -186,7 +196,7 @@ export class StubWorker {
     const msg = `${wireErrorName(code)}: ${problem}`;
     const buf = Buffer.allocUnsafe(MAX_MESSAGE_BYTES);
     const n = encodeError(buf, 0, this.seconds(), code, msg);
-    ws.send(buf.subarray(0, n), sendOpts);
+    ws.send(buf.subarray(0, n));
     ws.close(closeCodeFor(code), wireErrorName(code));
   }
 
@@ -227,7 +237,7 @@ export class StubWorker {
     this.bump(F.logins);
     const buf = this.out(Size.LOGIN_REPLY);
     encodeLoginReply(buf, 0, this.seconds(), userId, LOGIN_OK);
-    ws.send(buf, sendOpts);
+    ws.send(buf);
   }
 
   private shake(ws: StubSocket, user: number): void {
@@ -257,7 +267,7 @@ export class StubWorker {
         encodeShakeReply(buf, 0, sec, user, ShakeResult.WON, id, amount);
       }
     }
-    ws.send(buf, sendOpts);
+    ws.send(buf);
   }
 
   private claim(ws: StubSocket, user: number, envelopeId: number): void {
@@ -266,7 +276,7 @@ export class StubWorker {
       this.bump(F.claims);
       const buf = this.out(Size.CLAIM_REPLY);
       encodeClaimReply(buf, 0, this.seconds(), envelopeId, 0);
-      ws.send(buf, sendOpts);
+      ws.send(buf);
       return;
     }
     const req = this.nextReq++;
@@ -283,7 +293,10 @@ export class StubWorker {
 }
 
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  const ws = this as StubSocket;
+  dispatch(this as unknown as StubSocket, data, isBinary);
+}
+
+function dispatch(ws: StubSocket, data: Buffer, isBinary: boolean): void {
   const worker = ws[kWorker];
   try {
     worker.handle(ws, data, isBinary);
@@ -293,10 +306,32 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
 }
 
 function onClose(this: WebSocket): void {
-  (this as StubSocket)[kWorker].closed(this as StubSocket);
+  const ws = this as unknown as StubSocket;
+  ws[kWorker].closed(ws);
 }
 
 function onError(this: WebSocket): void {
   // ws already closes the socket (e.g. 1009 for a frame over maxPayload); count it.
-  (this as StubSocket)[kWorker].bump(F.errors);
+  (this as unknown as StubSocket)[kWorker].bump(F.errors);
+}
+
+// The lite transport's callbacks: shared by all connections of a worker, no closure per connection.
+function liteOnMessage(conn: LiteConn, data: Buffer, isBinary: boolean): void {
+  dispatch(conn as unknown as StubSocket, data, isBinary);
+}
+
+function liteOnClose(conn: LiteConn): void {
+  const ws = conn as unknown as StubSocket;
+  ws[kWorker].closed(ws);
+}
+
+function liteOnError(conn: LiteConn): void {
+  // The transport closes with 1002/1007/1009 itself (e.g. a frame over maxPayload); count it.
+  const ws = conn as unknown as StubSocket;
+  ws[kWorker]?.bump(F.errors);
+}
+
+/** Callbacks of a lite server whose connections this worker holds. */
+export function liteHandler(worker: StubWorker): LiteHandler {
+  return { onOpen: (conn) => worker.attachLite(conn), onMessage: liteOnMessage, onClose: liteOnClose, onError: liteOnError };
 }

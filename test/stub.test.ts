@@ -9,6 +9,8 @@ import { CLI, runCli, sleep, startStub, waitFor } from './helpers/process.ts';
 import { TestClient } from './helpers/wsclient.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
+/** Both WebSocket implementations of the stub: lite (default, common/wslite.ts) and the ws package. */
+const IMPLS = ['lite', 'ws'] as const;
 
 /** Waits until the wall clock is early in a second, so a burst lands in one second. */
 async function startOfSecond(): Promise<number> {
@@ -91,8 +93,9 @@ test('stub: shakes above --max-qps served per second get overload', async (t) =>
   if (secs.length === 1 || secs[1].shakes === 0) t.is(served, 10);
 });
 
-test('stub: sent envelopes reach exactly the named users, claims conserve every cent', async (t) => {
-  const stub = await startStub(t, ['--workers', '2']);
+for (const impl of IMPLS) {
+  test(`stub (${impl}): sent envelopes reach exactly the named users, claims conserve every cent`, async (t) => {
+  const stub = await startStub(t, ['--workers', '2', '--ws-impl', impl]);
   const users = [0, 1, 2, 3, 4, 5];
   const clients = await Promise.all(users.map((u) => TestClient.login(stub.url, u, `127.0.0.${2 + (u % 3)}`)));
   t.teardown(() => clients.forEach((c) => c.close()));
@@ -139,6 +142,7 @@ test('stub: sent envelopes reach exactly the named users, claims conserve every 
   t.true(audit.reconciles);
   t.is(audit.claims, 120 * 2 + outsiders.length, 'every claim request counted, good or not');
 });
+}
 
 test('stub: chat reaches the addressee across workers', async (t) => {
   const stub = await startStub(t, ['--workers', '2']);
@@ -178,8 +182,9 @@ test('stub: two workers, many source IPs: counters and connections are merged', 
   t.regex(metrics, /^hongbao_stub_shakes_total 200$/m);
 });
 
-test('stub: bad frames close one connection with an error frame, everyone else is served', async (t) => {
-  const stub = await startStub(t);
+for (const impl of IMPLS) {
+  test(`stub (${impl}): bad frames close one connection with an error frame, everyone else is served`, async (t) => {
+  const stub = await startStub(t, ['--ws-impl', impl]);
   const good = await TestClient.login(stub.url, 1);
   t.teardown(() => good.close());
   const shortFrame = Buffer.from([0, 3, 0]);
@@ -223,6 +228,7 @@ test('stub: bad frames close one connection with an error frame, everyone else i
   });
   t.true(errors >= cases.length);
 });
+}
 
 test('stub: a server-only command from a client is refused with UNEXPECTED_CMD', async (t) => {
   const stub = await startStub(t);
