@@ -117,7 +117,7 @@ export function chartConfig(name: ChartName, runId: string, rows: Row[]): unknow
         borderWidth: 2,
         borderDash: l.dashed ? [6, 4] : undefined,
         pointRadius: 0,
-        stepped: l.stepped ? 'before' : false,
+        stepped: l.stepped ? 'middle' : false,
         spanGaps: false,
       })),
     },

@@ -69,7 +69,7 @@ for (const d of DEFS) {
   d.fns = d.lines.map((l) => new Function('return (' + l.fn + ')')());
   hb.charts[d.name] = new Chart(canvas, {
     type: 'line',
-    data: { datasets: d.lines.map((l) => ({ label: l.label, data: [], borderColor: l.color, backgroundColor: l.color, borderWidth: 2, pointRadius: 0, stepped: l.stepped ? 'before' : false, borderDash: l.dashed ? [6, 4] : undefined })) },
+    data: { datasets: d.lines.map((l) => ({ label: l.label, data: [], borderColor: l.color, backgroundColor: l.color, borderWidth: 2, pointRadius: 0, stepped: l.stepped ? 'middle' : false, borderDash: l.dashed ? [6, 4] : undefined })) },
     options: { animation: false, responsive: true, maintainAspectRatio: false, plugins: { title: { display: true, text: d.title } },
       scales: { x: { type: 'linear', title: { display: true, text: 'seconds since run start' }, ticks: { precision: 0 } }, y: { beginAtZero: true, title: { display: true, text: d.yTitle } } } },
   });

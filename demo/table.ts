@@ -14,7 +14,7 @@ const COLUMNS: Array<[string, (p: PhaseLike, i: number) => string]> = [
   ['exact s', (p) => (p.targetQps === null ? '-' : `${p.exactSeconds}/${p.seconds}`)],
   ['p50 ms', (p) => p.p50Ms.toFixed(2)],
   ['p99 ms', (p) => p.p99Ms.toFixed(2)],
-  ['late p99 ms', (p) => (p.lateP99Ms ?? 0).toFixed(2)],
+  ['worst-second late p99 ms', (p) => (p.lateP99Ms ?? 0).toFixed(2)],
   ['connections', (p) => String(p.connections)],
   ['server shakes', (p) => String(p.serverShakes)],
 ];
