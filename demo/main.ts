@@ -157,7 +157,7 @@ class Demo {
       const ips = scale.sourceIps.filter((_, k) => k % scale.agents === i);
       const args = ['agent', '--id', `agent-${String(i + 1).padStart(2, '0')}`, '--server', `ws://127.0.0.1:${stub.port}`, '--users', `${first}:${count}`];
       args.push('--total-users', String(scale.users), '--controller', ctlUrl, '--control-port', '0', '--ntp', `127.0.0.1:${ctl.ntpPort}`, '--qps', '0');
-      args.push('--mode', o.mode, '--rule', o.rule, ...ips.flatMap((ip) => ['--source-ip', ip]));
+      args.push('--mode', o.mode, '--rule', o.rule, '--ramp', String(Math.max(1, share(o.ramp, scale.agents, i))), ...ips.flatMap((ip) => ['--source-ip', ip]));
       this.agents.push(this.start(`agent-${String(i + 1).padStart(2, '0')}`, args));
       first += count;
     }

@@ -8,6 +8,7 @@ export interface DemoOptions {
   results: string;
   agents: number | undefined;
   users: number | undefined;
+  ramp: number;
   generatorRate: number;
   senderRate: number;
   connectTimeout: number | undefined;
@@ -26,6 +27,7 @@ export const demoCommand: CommandSpec = {
     { flag: 'results', type: 'string', default: 'results', arg: 'DIR', help: 'folder of run outputs' },
     { flag: 'agents', type: 'int', min: 1, max: 17, arg: 'N', help: 'agents in the local fleet (default: small 3, full 17)' },
     { flag: 'users', type: 'int', min: 1, max: 2_000_000, arg: 'N', help: 'users of the fleet instead of the scale\'s (a quick try: --users 2000 --phases 60:5,120:5)' },
+    { flag: 'ramp', type: 'int', min: 100, max: 1_000_000, default: 8000, arg: 'CONN/S', help: 'new connections per second of the whole local fleet, split over the agents (one machine accepts only so many handshakes)' },
     { flag: 'generator-rate', type: 'int', min: 0, max: 100_000, default: 200, help: 'envelopes per second the generator pushes into the SET queues' },
     { flag: 'sender-rate', type: 'int', min: 0, max: 10_000, default: 20, help: 'envelopes per second the sending service creates, 3 named users each' },
     { flag: 'connect-timeout', type: 'int', min: 10, max: 3600, arg: 'SECONDS', help: 'give up when not everyone is logged in by then (default: small 120, full 1200)' },
