@@ -2,6 +2,7 @@
 // NTP), follows its stdout events ("listening" with the parent and worker pids, "connected" once every
 // user has logged in) and talks to its control endpoint. The parent and its workers are tracked by
 // PID and stopped by PID only.
+import type { AGENT_SECOND_FIELDS } from '../common/fields.ts';
 import { spawn } from 'node:child_process';
 import { cliPath } from './cli.ts';
 import { stop, track } from './children.ts';
@@ -40,22 +41,14 @@ export interface AgentConnected {
   seconds: number;
 }
 
-export interface AgentSecond {
-  second: number;
-  sent: number;
-  answered: number;
-  won: number;
-  empty: number;
-  overload: number;
-  missed: number;
-  errors: number;
-  claims: number;
+/** One second of the agent's GET /stats (common/fields.ts lists the counters). */
+export type AgentSecond = { second: number } & { [K in (typeof AGENT_SECOND_FIELDS)[number]]: number } & {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
   /** p99 of actual send - scheduled send in that second. */
   lateP99Ms: number;
-}
+};
 
 export interface AgentStats {
   id: string;

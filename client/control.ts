@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { CodedError, HttpError } from '../common/errors.ts';
 import { AGENT_SECOND_FIELDS, numberProperties } from '../common/fields.ts';
-import { baseApp, errorResponses } from '../common/http.ts';
+import { baseApp, errorResponses, qpsBodySchema } from '../common/http.ts';
 import type { SecondStatsOut } from './stats.ts';
 
 export interface ControlDeps {
@@ -39,15 +39,7 @@ export function build(deps: ControlDeps): FastifyInstance {
     '/qps',
     {
       schema: {
-        body: {
-          type: 'object',
-          required: ['qps'],
-          additionalProperties: false,
-          properties: {
-            qps: { type: 'integer', minimum: 0, maximum: deps.totalUsers },
-            at: { type: 'integer', minimum: 0, maximum: 2 ** 40 },
-          },
-        },
+        body: qpsBodySchema(deps.totalUsers),
         response: {
           200: { type: 'object', properties: { qps: { type: 'integer' }, at: { type: 'integer' }, previous: { type: 'integer' } } },
           ...errorResponses,

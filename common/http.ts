@@ -64,3 +64,16 @@ export function baseApp(opts: { token?: string; logger?: boolean; bodyLimit?: nu
   }
   return app;
 }
+
+/** Body of POST /qps, on the agent and on the controller: `{qps, at?}` (DESIGN.md 5 and 6). */
+export function qpsBodySchema(maxQps: number) {
+  return {
+    type: 'object',
+    required: ['qps'],
+    additionalProperties: false,
+    properties: {
+      qps: { type: 'integer', minimum: 0, maximum: maxQps },
+      at: { type: 'integer', minimum: 0, maximum: 2 ** 40 },
+    },
+  } as const;
+}

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { AGENT_SECOND_FIELDS, numberProperties } from '../common/fields.ts';
-import { baseApp, errorResponses } from '../common/http.ts';
+import { baseApp, errorResponses, qpsBodySchema } from '../common/http.ts';
 import { CHART_NAMES } from './charts.ts';
 import type { Controller } from './controller.ts';
 import { chartJsSource, dashboardHtml } from './dashboard.ts';
@@ -110,12 +110,7 @@ export function build(ctl: Controller): FastifyInstance {
     '/qps',
     {
       schema: {
-        body: {
-          type: 'object',
-          required: ['qps'],
-          additionalProperties: false,
-          properties: { qps: { type: 'integer', minimum: 0, maximum: 100_000_000 }, at: { type: 'integer', minimum: 0 } },
-        },
+        body: qpsBodySchema(100_000_000),
         response: { 200: qpsChangeSchema, ...errorResponses },
       },
     },
