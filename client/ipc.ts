@@ -50,4 +50,4 @@ export interface ConnReport {
 }
 
 /** Worker -> parent: per-second deltas (counters in REC_FIELDS order, encoded histogram). */
-export type ToParent = { t: 'ready' } | { t: 'sec'; recs: SecondDelta[]; conn: ConnReport };
+export type ToParent = { t: 'ready' } | { t: 'sec'; recs: SecondDelta[]; conn: ConnReport; /** Every shake of seconds <= upTo is sent or counted missed. */ upTo: number };

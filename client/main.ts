@@ -98,6 +98,8 @@ interface Slot {
   worker: Worker | undefined;
   conn: ConnReport | undefined;
   restarts: number;
+  /** Last second whose sends this worker has reported final. */
+  upTo: number;
 }
 
 async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<number> {
@@ -142,6 +144,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     slots.push({
       index: i,
       restarts: 0,
+      upTo: -1,
       worker: undefined,
       conn: undefined,
       init: {
@@ -178,6 +181,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
       if (msg.t === 'sec') {
         for (const [second, counters, hist, late] of msg.recs) stats.merge(second, counters, hist, late);
         slot.conn = msg.conn;
+        slot.upTo = Math.max(slot.upTo, msg.upTo);
       }
     });
     w.on('online', () => w.send({ ...slot.init, offsetMs: clock.offsetMs, changes } satisfies WorkerInit));
@@ -214,8 +218,14 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     broadcast({ t: 'qps', changes });
     io.stderr(`${tag} fleet qps -> ${qps} from second ${at}${describeRate(qps)}`);
   };
+  /** Last second every live worker has reported: /stats and the controller see no half-counted second. */
+  const completeUpTo = () => {
+    let upTo = nowSecond() - 1;
+    for (const s of slots) if (s.worker && !s.worker.isDead()) upTo = Math.min(upTo, s.upTo);
+    return upTo;
+  };
   const statsBody = (since: number | undefined) => {
-    const upTo = nowSecond() - 1;
+    const upTo = completeUpTo();
     const from = Math.max(since ?? upTo - 59, startSecond);
     const c = clock.status();
     return {
@@ -286,6 +296,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
   let announced = false;
   let lastLogins = 0;
   let lastProgress = '';
+  let lastPushed = -1;
   const everySecond = setInterval(() => {
     const reports = slots.map((s) => s.conn).filter((c): c is ConnReport => !!c);
     const connected = reports.reduce((a, c) => a + c.connected, 0);
@@ -311,10 +322,18 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     }
     lastLogins = logins;
     if (push) {
-      const s = nowSecond() - 2; // replies of a second are in by then
-      const r = stats.get(s);
+      // Every second once all workers reported it, with one more second for its replies; a second
+      // that changes after it was pushed (a slow reply) is pushed again and amends it at the controller.
+      const upTo = completeUpTo() - 1;
+      if (lastPushed < 0) lastPushed = upTo - 1;
+      const due = new Set(stats.takeChanged(upTo).filter((s) => s > upTo - 60));
+      for (let s = lastPushed + 1; s <= upTo; s++) due.add(s);
+      lastPushed = Math.max(lastPushed, upTo);
       const c = clock.status();
-      void push.tick({ id, ...entry(s, r), qps: qpsAt(changes, s), connections: connected, offsetMs: c.offsetMs, uncertaintyMs: c.uncertaintyMs, hist: r && r.h.total ? r.h.encode() : '' });
+      for (const s of [...due].sort((a, b) => a - b)) {
+        const r = stats.get(s);
+        void push.tick({ id, ...entry(s, r), qps: qpsAt(changes, s), connections: connected, offsetMs: c.offsetMs, uncertaintyMs: c.uncertaintyMs, hist: r && r.h.total ? r.h.encode() : '' });
+      }
     }
   }, 1000);
 

@@ -60,10 +60,22 @@ export class SecondRecs {
 export class AgentStats {
   private readonly recs = new Map<number, SecondRec>();
   readonly totals = new Array<number>(N_REC).fill(0);
+  /** Seconds that changed since they were last taken by takeChanged(). */
+  private readonly changed = new Set<number>();
 
   constructor(private readonly history = 600) {}
 
+  /** Seconds <= upTo that changed since the last call, oldest first (for the controller push). */
+  takeChanged(upTo: number): number[] {
+    const out: number[] = [];
+    for (const s of this.changed) if (s <= upTo) out.push(s);
+    for (const s of out) this.changed.delete(s);
+    return out.sort((a, b) => a - b);
+  }
+
   merge(second: number, counters: readonly number[], hist: string, late = ''): void {
+    this.changed.add(second);
+    if (this.changed.size > this.history) this.changed.delete(this.changed.values().next().value as number);
     let r = this.recs.get(second);
     if (!r) {
       r = { c: new Array<number>(N_REC).fill(0), h: new Histogram(), l: new Histogram() };

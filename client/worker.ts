@@ -60,7 +60,7 @@ export class AgentWorker {
       now,
       recs: this.recs,
       shaker: this.pool,
-      onSecond: () => this.flush(),
+      onSecond: (t) => this.flush(t - 1),
     });
     this.scheduler.setChanges(init.changes);
   }
@@ -71,7 +71,8 @@ export class AgentWorker {
     this.toParent({ t: 'ready' });
   }
 
-  flush(): void {
+  /** Hands the second's deltas to the parent; `upTo`: the last second whose sends are final. */
+  flush(upTo: number): void {
     if (!this.compacted && this.pool.connected === this.pool.n) {
       // The connect phase leaves tens of MB of garbage (HTTP upgrade requests, handshake buffers)
       // that V8 keeps committed; one full GC when everyone is in returns it (~7 KB per connection).
@@ -79,7 +80,7 @@ export class AgentWorker {
       fullGc();
     }
     const mem = process.memoryUsage();
-    this.toParent({ t: 'sec', recs: this.recs.flush(), conn: { ...this.pool.report(), rss: mem.rss, heapUsed: mem.heapUsed } });
+    this.toParent({ t: 'sec', recs: this.recs.flush(), conn: { ...this.pool.report(), rss: mem.rss, heapUsed: mem.heapUsed }, upTo });
   }
 
   receive(msg: ToWorker): void {
@@ -100,7 +101,7 @@ export class AgentWorker {
 
   stop(): void {
     this.scheduler.stop();
-    this.flush();
+    this.flush(Number.MAX_SAFE_INTEGER);
     this.pool.stop();
   }
 }

@@ -273,3 +273,18 @@ test('controller push: samples wait while the controller is away and go out in o
   t.is(push.dropped, 5);
   t.true(lines.some((l) => /sample push failed/.test(l)));
 });
+
+test('stats: changed seconds are taken once, and again only when they change', async (t) => {
+  const { AgentStats, N_REC } = await import('../client/stats.ts');
+  const stats = new AgentStats();
+  const c = new Array(N_REC).fill(0);
+  c[0] = 5;
+  stats.merge(100, c, '');
+  stats.merge(101, c, '');
+  stats.merge(103, c, '');
+  t.deepEqual(stats.takeChanged(102), [100, 101], 'only seconds up to the complete one');
+  t.deepEqual(stats.takeChanged(102), [], 'taken once');
+  stats.merge(100, c, ''); // a slow reply amends second 100
+  t.deepEqual(stats.takeChanged(103), [100, 103]);
+  t.is(stats.get(100)!.c[0], 10);
+});
