@@ -184,39 +184,20 @@ export class ConnectionPool {
       localPort = portLow + ((first - portLow + this.attempts[i] * PORT_STEP) % range);
       if (!this.lite) opts = { ...opts, localPort } as WebSocket.ClientOptions;
     }
-    if (this.lite) {
-      let conn: LiteConn;
-      try {
-        conn = this.lite.connect(ip < 0 ? undefined : this.cfg.sourceIps[ip], localPort || undefined);
-      } catch (err) {
-        this.connecting--;
-        this.fail(i, (err as Error).message);
-        return;
-      }
-      // Events come later (next tick at the earliest): the socket's identity is set in time.
-      const s = conn as unknown as AgentSocket;
-      s[kIdx] = i;
-      s[kPool] = this;
-      this.sockets[i] = s;
-      return;
-    }
-    let ws: WebSocket;
+    let s: AgentSocket;
     try {
-      ws = new WebSocket(this.cfg.server, opts);
+      s = this.lite
+        ? (this.lite.connect(ip < 0 ? undefined : this.cfg.sourceIps[ip], localPort || undefined) as unknown as AgentSocket)
+        : openWs(this.cfg.server, opts);
     } catch (err) {
       this.connecting--;
       this.fail(i, (err as Error).message);
       return;
     }
-    const s = ws as unknown as AgentSocket;
+    // Events come later (next tick at the earliest): the socket's identity is set in time.
     s[kIdx] = i;
     s[kPool] = this;
-    ws.binaryType = 'nodebuffer';
     this.sockets[i] = s;
-    ws.on('open', onOpen);
-    ws.on('message', onMessage);
-    ws.on('error', onError);
-    ws.on('close', onClose);
   }
 
   /** Counts a failed attempt and schedules a retry with jittered exponential backoff. */
@@ -405,3 +386,14 @@ const liteEvents: LiteHandler = {
     ws[kPool].closed(ws);
   },
 };
+
+/** A ws-package client connection with the module-level listeners. */
+function openWs(server: string, opts: WebSocket.ClientOptions): AgentSocket {
+  const ws = new WebSocket(server, opts);
+  ws.binaryType = 'nodebuffer';
+  ws.on('open', onOpen);
+  ws.on('message', onMessage);
+  ws.on('error', onError);
+  ws.on('close', onClose);
+  return ws as unknown as AgentSocket;
+}

@@ -634,13 +634,17 @@ function onClientConnect(this: net.Socket): void {
 
 function onServerConnection(this: net.Server, socket: net.Socket): void {
   const ep = (this as LiteServer)[kEndpoint];
-  const conn = new LiteConn(socket, ep);
-  (socket as LiteSocket)[kConn] = conn;
+  attach(socket, new LiteConn(socket, ep), ep.handshakeTimeoutMs);
   socket.on('data', onSocketData);
+}
+
+/** Binds a connection to its socket and arms the listeners and handshake timeout both roles share. */
+function attach(socket: net.Socket, conn: LiteConn, handshakeTimeoutMs: number): void {
+  (socket as LiteSocket)[kConn] = conn;
   socket.on('error', onSocketError);
   socket.on('close', onSocketClose);
   socket.on('timeout', onSocketTimeout);
-  socket.setTimeout(ep.handshakeTimeoutMs);
+  socket.setTimeout(handshakeTimeoutMs);
 }
 
 function endpoint(isServer: boolean, o: LiteEndpointOptions, host = '', port = 0, requestHead = ''): LiteEndpoint {
@@ -691,12 +695,8 @@ export class LiteClient {
     const socket = net.connect(opts);
     const conn = new LiteConn(socket, ep);
     conn.setKey(key);
-    (socket as LiteSocket)[kConn] = conn;
+    attach(socket, conn, ep.handshakeTimeoutMs);
     socket.on('connect', onClientConnect);
-    socket.on('error', onSocketError);
-    socket.on('close', onSocketClose);
-    socket.on('timeout', onSocketTimeout);
-    socket.setTimeout(ep.handshakeTimeoutMs);
     return conn;
   }
 }
