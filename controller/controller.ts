@@ -64,12 +64,9 @@ export class Controller {
   private readonly log: (line: string) => void;
   private stubNext = 0;
   stubError: string | null = null;
-  stubOkAt: number | null = null;
   private polling = false;
   private charting: Promise<unknown> | undefined;
   private lastChartAt = 0;
-  /** Samples rejected as too early (before the run) and accepted late (amending a written second). */
-  lateSamples = 0;
 
   constructor(readonly config: ControllerConfig) {
     this.clock = config.clock ?? Date.now;
@@ -165,9 +162,10 @@ export class Controller {
   sample(id: string, s: AgentSample): { accepted: boolean; late: boolean } {
     const a = this.agents.get(id);
     if (!a) throw new CodedError(404, HttpError.NOT_FOUND, `agent ${id} is not registered: POST /agents first`);
+    let hist: Histogram | undefined;
     if (s.hist) {
       try {
-        Histogram.decode(s.hist);
+        hist = Histogram.decode(s.hist);
       } catch (err) {
         throw new CodedError(400, HttpError.BAD_REQUEST, `body/hist is not an encoded histogram: ${(err as Error).message}`);
       }
@@ -182,8 +180,7 @@ export class Controller {
     }
     if (!this.timeline) return { accepted: false, late: false };
     const late = s.second < this.nowSecond() - (this.config.settleSeconds ?? 3);
-    if (late) this.lateSamples++;
-    return { accepted: this.timeline.addSample(id, s), late };
+    return { accepted: this.timeline.addSample(id, s, hist), late };
   }
 
   agentList() {
@@ -310,7 +307,6 @@ export class Controller {
       }
       if (this.stubError) this.log(`hongbao controller: stub ${url} reachable again`);
       this.stubError = null;
-      this.stubOkAt = this.clock();
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
       const why = e.cause?.code ?? e.message;

@@ -49,6 +49,8 @@ export interface Row {
 
 interface Slot {
   agents: Map<string, AgentSample>;
+  /** Each agent's latency histogram, decoded once when its sample came in. */
+  hists: Map<string, Histogram>;
   server: ServerCounts | undefined;
   written: boolean;
   dirty: boolean;
@@ -75,17 +77,22 @@ export class Timeline {
   private slot(second: number): Slot {
     let s = this.slots.get(second);
     if (!s) {
-      s = { agents: new Map(), server: undefined, written: false, dirty: false };
+      s = { agents: new Map(), hists: new Map(), server: undefined, written: false, dirty: false };
       this.slots.set(second, s);
     }
     return s;
   }
 
-  /** An agent's sample; lands in its own second however late it comes. False when before the run. */
-  addSample(agent: string, sample: AgentSample): boolean {
+  /**
+   * An agent's sample with its decoded latency histogram; lands in its own second however late it
+   * comes. False when before the run.
+   */
+  addSample(agent: string, sample: AgentSample, hist: Histogram | undefined): boolean {
     if (sample.second < this.startSecond) return false;
     const s = this.slot(sample.second);
     s.agents.set(agent, sample);
+    if (hist) s.hists.set(agent, hist);
+    else s.hists.delete(agent);
     if (s.written) s.dirty = true;
     return true;
   }
@@ -128,13 +135,8 @@ export class Timeline {
         counts[f] = v;
         client[f] += v;
       }
-      if (a.hist) {
-        try {
-          hist.merge(Histogram.decode(a.hist));
-        } catch {
-          // validated on the way in; a bad one is simply not merged
-        }
-      }
+      const h = s.hists.get(id);
+      if (h) hist.merge(h);
       if (typeof a.qps === 'number') agentQps = Math.max(agentQps ?? 0, a.qps);
       agents[id] = { ...counts, p50Ms: a.p50Ms ?? 0, p99Ms: a.p99Ms ?? 0, maxMs: a.maxMs ?? 0, lateP99Ms: a.lateP99Ms ?? 0, qps: a.qps ?? null };
       if ((a.lateP99Ms ?? 0) > lateP99Ms) lateP99Ms = a.lateP99Ms ?? 0;

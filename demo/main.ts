@@ -90,8 +90,8 @@ class Demo {
     this.io.stderr(`demo: ${line}`);
   }
 
-  private start(name: string, args: string[], quiet = false): CliProcess {
-    const p = new CliProcess(name, this.io.self!, args, this.childEnv, quiet ? undefined : (l) => this.io.stderr(`  [${name}] ${l}`));
+  private start(name: string, args: string[]): CliProcess {
+    const p = new CliProcess(name, this.io.self!, args, this.childEnv, (l) => this.io.stderr(`  [${name}] ${l}`));
     this.procs.push(p);
     this.io.stdout(JSON.stringify({ event: 'started', name, pid: p.pid }));
     return p;
