@@ -44,6 +44,12 @@ export interface LiteHandler {
   onError(conn: LiteConn, err: LiteError): void;
   /** Always after onOpen (server) / always (client), once: code received, 1005 none, 1006 abnormal. */
   onClose(conn: LiteConn, code: number, reason: string): void;
+  /**
+   * Server side, after conn.release(): the connection left this process's hands. `handle` is the
+   * socket's native handle (to pass to another process, which adopts it with adoptLite, and then to
+   * close here); `rest` the bytes read past the message that released it (null: none). No onClose follows.
+   */
+  onRelease?(conn: LiteConn, handle: unknown, rest: Buffer | null): void;
 }
 
 export class LiteError extends Error {
@@ -100,6 +106,8 @@ const F_STOPPED = 4;
 const F_ERRORED = 8;
 /** Server: onOpen ran, so onClose is due. */
 const F_OPENED = 16;
+/** Server: release() was called: reading stopped, `partial` collects the bytes read past the message. */
+const F_RELEASED = 32;
 
 const slab = new Slab();
 /** Client reads land here (net `onread`): processed synchronously, never retained. */
@@ -191,6 +199,58 @@ export class LiteConn implements MessageConn {
     else this.socket.setTimeout(this.ep.closeTimeoutMs);
   }
 
+  /**
+   * Server side, during onMessage: stops reading this connection so that another process can take
+   * it over. Frames after the current message are not parsed; once the current read is processed
+   * (next tick) and our writes are flushed, the handler's onRelease receives the native handle and
+   * those bytes. Returns false when the connection cannot be released (not open, or closing).
+   */
+  release(): boolean {
+    if (!this.ep.isServer || this.readyState !== ReadyState.OPEN || this.flags & (F_STOPPED | F_CLOSE_SENT)) return false;
+    const handle = (this.socket as unknown as { _handle: { readStop(): number; reading: boolean } | null })._handle;
+    if (!handle || !this.ep.handler.onRelease) return false;
+    handle.readStop();
+    handle.reading = false;
+    this.flags |= F_RELEASED | F_STOPPED;
+    process.nextTick(finishRelease, this);
+    return true;
+  }
+
+  /** Released: hands the socket's native handle and the unread bytes to the handler. */
+  handOver(): void {
+    const socket = this.socket as net.Socket & { _handle: unknown };
+    if (socket.destroyed || this.readyState !== ReadyState.OPEN) return; // it closed meanwhile: onClose ran
+    if (socket.writableLength > 0) {
+      // The 101 or a reply is still queued in this process: send it before the socket moves.
+      socket.once('drain', () => this.handOver());
+      return;
+    }
+    const handle = socket._handle;
+    socket.removeListener('data', onSocketData);
+    socket.removeListener('close', onSocketClose);
+    socket.removeListener('error', onSocketError);
+    socket.removeListener('timeout', onSocketTimeout);
+    socket._handle = null; // destroy() below then frees the JS side only: the descriptor travels
+    socket.destroy();
+    this.readyState = ReadyState.CLOSED;
+    const rest = this.partial;
+    this.partial = null;
+    this.ep.handler.onRelease!(this, handle, rest);
+  }
+
+  /** Adopted connection: open from the start (the opening handshake happened in another process). */
+  adopted(): void {
+    this.readyState = ReadyState.OPEN;
+    this.flags |= F_OPENED;
+  }
+
+  /** Keeps buf[off, end) for the process that takes a released connection over. */
+  private keepRest(buf: Buffer, off: number, end: number): void {
+    if (off >= end) return;
+    const more = Buffer.from(buf.subarray(off, end));
+    this.partial = this.partial === null ? more : Buffer.concat([this.partial, more]);
+  }
+
   /** Destroys the socket at once (no closing handshake). */
   terminate(): void {
     if (this.readyState === ReadyState.CLOSED) return;
@@ -240,7 +300,10 @@ export class LiteConn implements MessageConn {
         this.partial = null;
         this.need = 0;
         this.have = 0;
-        if (this.parse(p, 0, p.length) < 0) return;
+        if (this.parse(p, 0, p.length) < 0) {
+          if (this.flags & F_RELEASED) this.keepRest(buf, off, end);
+          return;
+        }
       } else {
         // Fewer than 14 bytes of a header: join with the new bytes and parse again.
         const joined = Buffer.concat([p, buf.subarray(off, end)]);
@@ -315,7 +378,10 @@ export class LiteConn implements MessageConn {
         const m = start - 4;
         for (let i = 0; i < len; i++) buf[start + i] ^= buf[m + (i & 3)];
       }
-      if (!this.frame(b0, op, buf, start, off)) return -1;
+      if (!this.frame(b0, op, buf, start, off)) {
+        if (this.flags & F_RELEASED) this.keepRest(buf, off, end);
+        return -1;
+      }
     }
     return off;
   }
@@ -605,6 +671,10 @@ function writeClose(conn: LiteConn, code: number | undefined, reason: string): v
 
 const EMPTY = Buffer.alloc(0);
 
+function finishRelease(conn: LiteConn): void {
+  conn.handOver();
+}
+
 // ---- module-level socket listeners -------------------------------------------------------------
 
 function onSocketData(this: net.Socket, chunk: Buffer): void {
@@ -667,6 +737,22 @@ export function createLiteServer(o: LiteEndpointOptions & { maxConnections?: num
   if (o.maxConnections) server.maxConnections = o.maxConnections;
   server.on('connection', onServerConnection);
   return server;
+}
+
+/**
+ * Takes over a connection released by a lite server in another process (its native handle, passed
+ * over IPC): open at once, served by `server`'s handler (onOpen is called; the server need not
+ * listen). Feed `rest` to the returned connection after handling what released it.
+ */
+export function adoptLite(server: net.Server, handle: unknown): LiteConn {
+  const ep = (server as LiteServer)[kEndpoint];
+  const socket = new net.Socket({ handle, readable: true, writable: true } as net.SocketConstructorOpts);
+  const conn = new LiteConn(socket, ep);
+  attach(socket, conn, 0);
+  conn.adopted();
+  socket.on('data', onSocketData);
+  ep.handler.onOpen(conn);
+  return conn;
 }
 
 /** Opens client connections to one ws:// URL; all share this object's handler and settings. */

@@ -2,13 +2,14 @@
 // second), the sent-envelope ledger that answers claims, chat routing between workers, the merged
 // per-second counters, NIC packets, and the audit. Workers reach it through WorkerPort messages.
 import { HttpError, CodedError } from '../common/errors.ts';
-import { FIRST_GENERATED_ID, LAST_GENERATED_ID, amountOf, partOf } from './envelopes.ts';
+import { FIRST_GENERATED_ID, LAST_GENERATED_ID, amountOf, setOf } from './envelopes.ts';
 import { F, FIELDS, type SecondStats } from './fields.ts';
 import type { ToPrimary, ToWorker, WorkerLedger } from './ipc.ts';
 import { SentLedger, pickUsers } from './ledger.ts';
 import { readPackets } from './nic.ts';
 import { RatePacer } from './pacer.ts';
 import { SecondStore } from './store.ts';
+import { ownerOfSet, ownerOfUser } from './sets.ts';
 
 export interface WorkerPort {
   send(msg: ToWorker): void;
@@ -24,7 +25,12 @@ interface Slot {
   connections: number;
   ledger: WorkerLedger;
   restarts: number;
-  /** Generator envelopes dispatched to this part (exact). */
+  /** Cumulative over the worker's lives: connections it released to their owner, adopted from others. */
+  handedOver: number;
+  adopted: number;
+  /** The cumulative counts when the current life of the worker began. */
+  base: { handedOver: number; adopted: number };
+  /** Generator envelopes dispatched to this worker's SETs (exact). */
   dispatched: number;
   dispatchedAmount: number;
 }
@@ -69,6 +75,8 @@ export class StubCore {
   private lostWithWorkers = 0;
   private lostAmount = 0;
   private deaths = 0;
+  /** Released connections that found their owner down (closed: the client reconnects). */
+  private handOversDropped = 0;
   private lastPackets: { rx: number; tx: number; second: number } | undefined;
   private nextReq = 1;
   private readonly audits = new Map<number, { want: Set<number>; got: Map<number, WorkerLedger>; done: () => void }>();
@@ -88,6 +96,9 @@ export class StubCore {
       connections: 0,
       ledger: emptyLedger(),
       restarts: 0,
+      handedOver: 0,
+      adopted: 0,
+      base: { handedOver: 0, adopted: 0 },
       dispatched: 0,
       dispatchedAmount: 0,
     }));
@@ -99,6 +110,21 @@ export class StubCore {
 
   // ---- workers -------------------------------------------------------------------------------
 
+  /** Worker that owns user `user`'s SET and serves the user's connection. */
+  ownerOf(user: number): number {
+    return ownerOfUser(user, this.opts.sets, this.opts.workers);
+  }
+
+  isUp(index: number): boolean {
+    return this.slots[index].alive;
+  }
+
+  /** A released connection could not go to its owner (down): closed, counted as an error. */
+  handOverDropped(_from: number, _to: number): void {
+    this.handOversDropped++;
+    this.store.addField(this.nowSecond(), F.errors, 1);
+  }
+
   workerUp(index: number, port: WorkerPort): void {
     const slot = this.slots[index];
     if (slot.port) slot.restarts++;
@@ -108,6 +134,7 @@ export class StubCore {
     slot.upTo = 0;
     slot.connections = 0;
     slot.ledger = emptyLedger();
+    slot.base = { handedOver: slot.handedOver, adopted: slot.adopted };
     slot.dispatched = 0;
     slot.dispatchedAmount = 0;
   }
@@ -139,6 +166,8 @@ export class StubCore {
         slot.upTo = Math.max(slot.upTo, msg.upTo);
         slot.connections = msg.connections;
         slot.ledger = msg.ledger;
+        slot.handedOver = slot.base.handedOver + msg.handedOver;
+        slot.adopted = slot.base.adopted + msg.adopted;
         break;
       case 'claim': {
         const amount = this.ledger.claim(msg.id, msg.user);
@@ -148,9 +177,12 @@ export class StubCore {
         slot.port?.send({ t: 'claimed', req: msg.req, id: msg.id, amount });
         break;
       }
-      case 'chat':
-        for (const other of this.slots) if (other.alive && other.index !== index) other.port?.send({ t: 'chat', from: msg.from, to: msg.to, text: msg.text });
+      case 'chat': {
+        // The addressee's connection can only be in the worker owning its SET.
+        const owner = this.slots[this.ownerOf(msg.to)];
+        if (owner.alive && owner.index !== index) owner.port?.send({ t: 'chat', from: msg.from, to: msg.to, text: msg.text });
         break;
+      }
       case 'audit': {
         const audit = this.audits.get(msg.req);
         if (!audit) break;
@@ -210,7 +242,7 @@ export class StubCore {
     const { sets, workers } = this.opts;
     for (let id = first; id < first + count; id++) {
       const amount = amountOf(id);
-      const slot = this.slots[partOf(id, sets, workers)];
+      const slot = this.slots[ownerOfSet(setOf(id, sets), workers)];
       this.generated++;
       this.generatedAmount += amount;
       if (slot.alive) {
@@ -222,7 +254,13 @@ export class StubCore {
       }
     }
     this.store.addField(second, F.generated, count);
-    for (const slot of this.slots) if (slot.alive) slot.port?.send({ t: 'gen', first, count });
+    // Only the workers owning SETs of these ids hear of them (a tick's ids often touch few SETs).
+    const owners = new Set<number>();
+    for (let id = first; id < first + Math.min(count, sets); id++) owners.add(ownerOfSet(setOf(id, sets), workers));
+    for (const i of owners) {
+      const slot = this.slots[i];
+      if (slot.alive) slot.port?.send({ t: 'gen', first, count });
+    }
   }
 
   private send(second: number): void {
@@ -230,7 +268,12 @@ export class StubCore {
     const users = pickUsers(req.users, req.minUser, req.maxUser, this.random);
     const id = this.ledger.create(req.amount, users);
     this.store.addField(second, F.sent, 1);
-    for (const slot of this.slots) if (slot.alive) slot.port?.send({ t: 'notice', id, amount: req.amount, users });
+    // Only the workers owning the named users' SETs can hold their connections.
+    const owners = new Set(users.map((u) => this.ownerOf(u)));
+    for (const i of owners) {
+      const slot = this.slots[i];
+      if (slot.alive) slot.port?.send({ t: 'notice', id, amount: req.amount, users });
+    }
   }
 
   /** Runs once a second just after the boundary: packets of the NIC during the second that ended. */
@@ -266,13 +309,22 @@ export class StubCore {
   }
 
   health() {
-    const workers = this.slots.map((s) => ({ index: s.index, pid: s.pid, alive: s.alive, connections: s.connections, restarts: s.restarts }));
+    const workers = this.slots.map((s) => ({
+      index: s.index,
+      pid: s.pid,
+      alive: s.alive,
+      connections: s.connections,
+      restarts: s.restarts,
+      handedOver: s.handedOver,
+      adopted: s.adopted,
+    }));
     return {
       ok: workers.every((w) => w.alive),
       pid: process.pid,
       uptimeSeconds: Math.round((this.clock() - this.startedAt) / 1000),
       connections: this.connections(),
       workerDeaths: this.deaths,
+      handOversDropped: this.handOversDropped,
       workers,
     };
   }

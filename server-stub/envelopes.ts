@@ -1,6 +1,6 @@
 // Envelope ids and amounts. Generator envelopes are numbered from 1 and their amount is a pure
-// function of the id, so workers need only id ranges. Envelopes of the sending service are
-// numbered from 2^31 so the two kinds never collide.
+// function of the id, so workers need only id ranges (each keeps the ids of the SETs it owns).
+// Envelopes of the sending service are numbered from 2^31 so the two kinds never collide.
 export const FIRST_GENERATED_ID = 1;
 export const LAST_GENERATED_ID = 0x7fffffff;
 export const FIRST_SENT_ID = 0x80000000;
@@ -14,9 +14,4 @@ export function amountOf(id: number): number {
 /** SET of generator envelope `id`: ids are dealt round-robin over the SETs. */
 export function setOf(id: number, sets: number): number {
   return (id - FIRST_GENERATED_ID) % sets;
-}
-
-/** Worker holding generator envelope `id`: each SET's envelopes are dealt round-robin over the workers' parts. */
-export function partOf(id: number, sets: number, workers: number): number {
-  return Math.floor((id - FIRST_GENERATED_ID) / sets) % workers;
 }

@@ -121,11 +121,20 @@ const healthSchema = {
     uptimeSeconds: { type: 'integer' },
     connections: { type: 'integer' },
     workerDeaths: { type: 'integer' },
+    handOversDropped: { type: 'integer' },
     workers: {
       type: 'array',
       items: {
         type: 'object',
-        properties: { index: { type: 'integer' }, pid: { type: 'integer' }, alive: { type: 'boolean' }, connections: { type: 'integer' }, restarts: { type: 'integer' } },
+        properties: {
+          index: { type: 'integer' },
+          pid: { type: 'integer' },
+          alive: { type: 'boolean' },
+          connections: { type: 'integer' },
+          restarts: { type: 'integer' },
+          handedOver: { type: 'integer' },
+          adopted: { type: 'integer' },
+        },
       },
     },
   },

@@ -6,7 +6,9 @@ export type ToWorker =
   | { t: 'notice'; id: number; amount: number; users: number[] }
   | { t: 'claimed'; req: number; id: number; amount: number }
   | { t: 'chat'; from: number; to: number; text: string }
-  | { t: 'audit'; req: number };
+  | { t: 'audit'; req: number }
+  /** Adopt the connection whose native handle comes with this message: user `u`, unread bytes `r` (base64). */
+  | { t: 'adopt'; u: number; r?: string };
 
 /** Cumulative envelope counts a worker reports for the audit. */
 export interface WorkerLedger {
@@ -20,7 +22,20 @@ export interface WorkerLedger {
 
 /** Worker -> primary. */
 export type ToPrimary =
-  | { t: 'sec'; upTo: number; records: Array<[number, number[]]>; connections: number; ledger: WorkerLedger }
+  /** Set up (an acceptor: listening on `port`); 0 for a worker that only adopts. */
+  | { t: 'up'; port: number }
+  /** A released connection (its handle comes with the message) for the worker owning user `u`'s SET. */
+  | { t: 'ho'; u: number; r?: string }
+  | {
+      t: 'sec';
+      upTo: number;
+      records: Array<[number, number[]]>;
+      connections: number;
+      ledger: WorkerLedger;
+      /** Cumulative: connections this worker accepted and released to their owner, and adopted from others. */
+      handedOver: number;
+      adopted: number;
+    }
   | { t: 'claim'; req: number; user: number; id: number }
   | { t: 'chat'; from: number; to: number; text: string }
   | { t: 'audit'; req: number; ledger: WorkerLedger };

@@ -1,27 +1,39 @@
-// `hongbao stub`: the primary forks --workers processes (node:cluster) that share the WebSocket
-// port and hold the connections; the primary runs the HTTP API, the generator, the sending service
-// and merges the workers' counters. A worker that dies is reported and replaced.
+// `hongbao stub`: the primary forks --workers processes (node:cluster) that hold the connections;
+// the primary runs the HTTP API, the generator, the sending service and merges the workers'
+// counters. A worker that dies is reported and replaced.
+//
+// Who accepts: the first --acceptors workers accept on the shared WebSocket port themselves
+// (node:cluster SCHED_NONE: the kernel hands each connection to one of them; the primary never
+// touches it). Each SET lives in one worker (sets.ts), so once a login names the user, a connection
+// accepted by a worker that does not own the user's SET is released and its socket handle passed,
+// through the primary, to the owner, which answers the login and serves it from then on.
 import cluster, { type Worker } from 'node:cluster';
-import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { WebSocketServer } from 'ws';
-import { createLiteServer } from '../common/wslite.ts';
+import { adoptLite, createLiteServer } from '../common/wslite.ts';
+import { setCoalesce } from '../common/coalesce.ts';
 import { RESERVED_FDS, openFileLimit } from '../common/limits.ts';
 import { F } from './fields.ts';
 import { helpText, parseOptions } from '../common/options.ts';
-import { share } from '../common/split.ts';
+import { ConfigError } from '../common/errors.ts';
 import { StubCore } from './core.ts';
 import { build } from './http.ts';
 import type { ToPrimary, ToWorker } from './ipc.ts';
 import { chooseIface } from './nic.ts';
 import { stubCommand, type StubOptions } from './options.ts';
-import { StubWorker, liteHandler } from './worker.ts';
+import { StubWorker, liteHandler, type HandOff } from './worker.ts';
 import { TICKS_PER_SECOND } from './pacer.ts';
 
 export type { Io } from '../common/io.ts';
 import type { Io } from '../common/io.ts';
 
 const WORKER_INDEX_ENV = 'HONGBAO_STUB_WORKER_INDEX';
+const WORKER_ACCEPTS_ENV = 'HONGBAO_STUB_WORKER_ACCEPTS';
+const MAX_PAYLOAD = 64 * 1024;
+
+/** A native socket handle as node:child_process passes it (closed by whoever holds it last). */
+interface NativeHandle {
+  close(): void;
+}
 
 /** Runs the stub until SIGINT/SIGTERM; resolves to the exit code. */
 export async function runStub(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
@@ -30,7 +42,10 @@ export async function runStub(argv: readonly string[], env: NodeJS.ProcessEnv, i
     io.stdout(helpText(stubCommand));
     return 0;
   }
-  if (cluster.isWorker) return runWorker(options, Number(env[WORKER_INDEX_ENV] ?? 0));
+  if (options.workers > options.sets) {
+    throw new ConfigError(`hongbao stub: --workers ${options.workers} is more than --sets ${options.sets}: every worker owns at least one SET`);
+  }
+  if (cluster.isWorker) return runWorker(options, Number(env[WORKER_INDEX_ENV] ?? 0), env[WORKER_ACCEPTS_ENV] === '1');
   return runPrimary(options, io);
 }
 
@@ -51,21 +66,44 @@ export function everyAligned(periodMs: number, offsetMs: number, fn: () => void)
 
 async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   const iface = chooseIface(opts.iface, opts.host);
+  const acceptors = Math.min(opts.workers, opts.acceptors);
   const core = new StubCore({ workers: opts.workers, sets: opts.sets, history: opts.history, iface });
-  const byWorker = new Map<Worker, number>();
+  const byIndex: Array<Worker | undefined> = new Array(opts.workers).fill(undefined);
   let stopping = false;
   let wsPort = 0;
 
+  // Each worker accepts on the shared socket itself; the primary only holds it (SCHED_NONE).
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+
+  /** Passes a released connection to the worker owning its user's SET; drops it when that one is down. */
+  const relay = (from: number, msg: { u: number; r?: string }, handle: NativeHandle | undefined) => {
+    if (!handle) return;
+    const to = core.ownerOf(msg.u);
+    const w = byIndex[to];
+    if (!w || !w.isConnected() || !core.isUp(to)) {
+      handle.close();
+      core.handOverDropped(from, to);
+      return;
+    }
+    // Closed here once written to the owner's channel (the owner holds its own descriptor then).
+    w.send({ t: 'adopt', u: msg.u, r: msg.r } satisfies ToWorker, handle as never, undefined, () => handle.close());
+  };
+
   const fork = (index: number): Worker => {
-    const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
-    byWorker.set(w, index);
-    w.on('message', (msg: ToPrimary) => core.fromWorker(index, msg));
-    w.on('listening', (addr) => {
-      wsPort = addr.port;
-      core.workerUp(index, { pid: w.process.pid ?? 0, send: (m: ToWorker) => w.isConnected() && w.send(m) });
+    const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index), [WORKER_ACCEPTS_ENV]: index < acceptors ? '1' : '0' });
+    byIndex[index] = w;
+    w.on('message', (msg: ToPrimary, handle?: NativeHandle) => {
+      if (msg.t === 'ho') return relay(index, msg, handle);
+      if (msg.t === 'up') {
+        if (msg.port) wsPort = msg.port;
+        core.workerUp(index, { pid: w.process.pid ?? 0, send: (m: ToWorker) => w.isConnected() && w.send(m) });
+        w.emit('hongbao:up');
+        return;
+      }
+      core.fromWorker(index, msg);
     });
     w.on('exit', (code, signal) => {
-      byWorker.delete(w);
+      if (byIndex[index] === w) byIndex[index] = undefined;
       core.workerDown(index);
       if (stopping) return;
       io.stderr(`hongbao stub: worker ${index} (pid ${w.process.pid}) died (${signal ?? `exit ${code}`}); its connections are lost, restarting it`);
@@ -74,18 +112,18 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
     return w;
   };
 
-  const listening = Array.from({ length: opts.workers }, (_, i) => {
+  const up = Array.from({ length: opts.workers }, (_, i) => {
     const w = fork(i);
     return new Promise<void>((resolve, reject) => {
-      w.once('listening', () => resolve());
-      w.once('exit', (code) => reject(new Error(`worker ${i} exited with ${code} before listening on ${opts.host}:${opts.port}`)));
+      w.once('hongbao:up', () => resolve());
+      w.once('exit', (code) => reject(new Error(`worker ${i} exited with ${code} before it was up${i < acceptors ? ` (listening on ${opts.host}:${opts.port})` : ''}`)));
     });
   });
   try {
-    await Promise.all(listening);
+    await Promise.all(up);
   } catch (err) {
     stopping = true;
-    for (const w of byWorker.keys()) w.process.kill();
+    for (const w of byIndex) w?.process.kill();
     io.stderr(`hongbao stub: ${(err as Error).message}`);
     return 1;
   }
@@ -95,8 +133,11 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   const httpPort = (app.server.address() as { port: number }).port;
   const stopTick = everyAligned(1000 / TICKS_PER_SECOND, 1, () => core.tick());
   const stopNic = everyAligned(1000, 2, () => core.sampleNic());
-  io.stdout(JSON.stringify({ event: 'listening', port: wsPort, httpPort, host: opts.host, pid: process.pid, workers: [...byWorker.keys()].map((w) => w.process.pid), iface }));
-  io.stderr(`hongbao stub: ws://${opts.host}:${wsPort} with ${opts.workers} worker(s), http://${opts.host}:${httpPort}, ${opts.sets} SETs, max ${opts.maxQps} served/s, --ws-impl ${opts.wsImpl}`);
+  io.stdout(JSON.stringify({ event: 'listening', port: wsPort, httpPort, host: opts.host, pid: process.pid, workers: byIndex.map((w) => w?.process.pid ?? 0), acceptors, iface }));
+  io.stderr(
+    `hongbao stub: ws://${opts.host}:${wsPort} with ${opts.workers} worker(s) (${acceptors} accepting), http://${opts.host}:${httpPort}, ` +
+      `${opts.sets} SETs, max ${opts.maxQps} served/s`,
+  );
 
   return new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
@@ -105,8 +146,9 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
       io.stderr(`hongbao stub: ${signal}, stopping`);
       stopTick();
       stopNic();
-      const exits = [...byWorker.keys()].map((w) => new Promise((r) => (w.isDead() ? r(null) : w.once('exit', r))));
-      for (const w of byWorker.keys()) w.process.kill('SIGTERM');
+      const live = byIndex.filter((w): w is Worker => !!w);
+      const exits = live.map((w) => new Promise((r) => (w.isDead() ? r(null) : w.once('exit', r))));
+      for (const w of live) w.process.kill('SIGTERM');
       await app.close();
       await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 3000))]);
       resolve(0);
@@ -116,54 +158,77 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   });
 }
 
+// ---- worker process ---------------------------------------------------------------------------
+
+/**
+ * Sockets this worker holds (accepted or adopted). Past its open-file limit a worker closes what
+ * comes beyond it and says so once: a worker at its limit could not even receive a descriptor.
+ */
 let openSockets = 0;
+let socketCap = 0;
+let full = false;
+
 function onSocketClose(): void {
   openSockets--;
 }
 
-async function runWorker(opts: StubOptions, index: number): Promise<number> {
-  const worker = new StubWorker(
-    { index, workers: opts.workers, sets: opts.sets, cap: share(opts.maxQps, opts.workers, index) },
-    (msg) => process.connected && process.send!(msg),
-  );
-  // Past its open-file limit a worker could not even receive a connection from the primary, which
-  // would then hold it unanswered (node:cluster re-offers a connection a worker declines through
-  // maxConnections, forever when all are full): close what comes beyond the limit, and say so.
-  // The same gate serves both transports (--ws-impl): `ws` on an http.Server, lite on a net.Server.
-  const cap = openFileLimit().soft - RESERVED_FDS;
-  const lite = opts.wsImpl === 'lite';
-  const server = lite
-    ? createLiteServer({ handler: liteHandler(worker), maxPayload: 64 * 1024 })
-    : createServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n'));
-  let full = false;
-  server.on('connection', (socket: Socket) => {
-    if (openSockets < cap) {
-      openSockets++;
-      socket.once('close', onSocketClose);
-      return;
-    }
-    socket.destroy();
-    worker.bump(F.errors);
-    if (!full) {
-      full = true;
-      process.stderr.write(`hongbao stub: worker ${index} holds ${cap} connections, all its open-file limit allows; refusing more: start the stub with more --workers\n`);
-    }
-  });
-  let wss: WebSocketServer | undefined;
-  if (!lite) {
-    wss = new WebSocketServer({ server: server as Server, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
-    wss.on('connection', (ws) => worker.attach(ws));
+function admit(socket: Socket | undefined, worker: StubWorker): boolean {
+  if (openSockets < socketCap) {
+    openSockets++;
+    socket?.once('close', onSocketClose);
+    return true;
   }
-  server.listen({ port: opts.port, host: opts.host, backlog: 8192 });
-  process.on('message', (msg: ToWorker) => worker.receive(msg));
-  const stopFlush = everyAligned(1000, 20, () => process.connected && process.send!(worker.flush()));
+  worker.bump(F.errors);
+  if (!full) {
+    full = true;
+    process.stderr.write(
+      `hongbao stub: worker ${worker.config.index} holds ${socketCap} connections, all its open-file limit allows; refusing more: start the stub with more --workers\n`,
+    );
+  }
+  return false;
+}
+
+async function runWorker(opts: StubOptions, index: number, accepts: boolean): Promise<number> {
+  setCoalesce(opts.coalesceMs);
+  const send = (msg: ToPrimary) => process.connected && process.send!(msg);
+  const handOff: HandOff = (user, handle, rest) => {
+    const h = handle as NativeHandle;
+    if (!process.connected) return h.close();
+    process.send!({ t: 'ho', u: user, r: rest ? rest.toString('base64') : undefined } satisfies ToPrimary, h as never, undefined, () => h.close());
+  };
+  const worker = new StubWorker({ index, workers: opts.workers, sets: opts.sets, maxQps: opts.maxQps }, send, opts.workers > 1 ? handOff : undefined);
+  socketCap = openFileLimit().soft - RESERVED_FDS;
+  const server = createLiteServer({ handler: liteHandler(worker), maxPayload: MAX_PAYLOAD });
+  server.on('connection', (socket: Socket) => {
+    if (!admit(socket, worker)) socket.destroy();
+  });
+  process.on('message', (msg: ToWorker, handle?: NativeHandle) => {
+    if (msg.t !== 'adopt') return worker.receive(msg);
+    if (!handle) return;
+    if (!admit(undefined, worker)) return handle.close();
+    const conn = adoptLite(server, handle);
+    conn.socket.once('close', onSocketClose);
+    worker.adopt(conn, msg.u, msg.r ? Buffer.from(msg.r, 'base64') : null);
+  });
+  const stopFlush = everyAligned(1000, 20, () => send(worker.flush()));
   return new Promise<number>((resolve) => {
     const stop = () => {
       stopFlush();
-      if (wss) wss.close();
-      else server.close();
+      if (accepts && server.listening) server.close();
       resolve(0);
     };
+    if (accepts) {
+      server.once('listening', () => send({ t: 'up', port: (server.address() as { port: number }).port }));
+      server.once('error', (err: Error) => {
+        if (server.listening) return;
+        process.stderr.write(`hongbao stub: cannot listen on ${opts.host}:${opts.port}: ${err.message}\n`);
+        stopFlush();
+        resolve(2);
+      });
+      server.listen({ port: opts.port, host: opts.host, backlog: 8192 });
+    } else {
+      send({ t: 'up', port: 0 });
+    }
     process.once('SIGTERM', stop);
     process.once('SIGINT', () => undefined); // the primary decides
     process.once('disconnect', stop); // primary gone: nobody to serve

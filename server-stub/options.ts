@@ -11,7 +11,8 @@ export interface StubOptions {
   iface: string;
   token: string | undefined;
   history: number;
-  wsImpl: 'ws' | 'lite';
+  acceptors: number;
+  coalesceMs: number;
 }
 
 export const stubCommand: CommandSpec = {
@@ -28,11 +29,21 @@ export const stubCommand: CommandSpec = {
     { flag: 'iface', type: 'string', default: 'auto', help: 'NIC whose rx/tx packets are counted (auto: lo on loopback, else the busiest)' },
     { flag: 'token', type: 'string', help: 'bearer token required by POST routes' },
     {
-      flag: 'ws-impl',
-      type: 'enum',
-      choices: ['ws', 'lite'],
-      default: 'lite',
-      help: 'WebSocket implementation: ws (the ws package) or lite (common/wslite.ts: minimal RFC 6455 on net.Server, less CPU and memory per connection)',
+      flag: 'acceptors',
+      type: 'int',
+      min: 1,
+      max: 256,
+      default: 4,
+      help: 'workers that accept new connections on the port (at most --workers); each hands a connection to the worker owning its user\'s SET',
+    },
+    {
+      flag: 'coalesce-ms',
+      type: 'int',
+      min: 0,
+      max: 50,
+      default: 0,
+      arg: 'MS',
+      help: 'after handling network input a worker pauses MS before reading again, so one wake-up serves many messages (many processes on few cores); 0: off',
     },
     { flag: 'history', type: 'int', min: 10, max: 86400, default: 3600, help: 'seconds of per-second counters kept for /stats' },
   ],

@@ -1,10 +1,10 @@
-// One stub worker: holds WebSocket connections (one user each), its part of every SET's envelope
-// queue, and per-second counters that it hands to the primary once each second is over.
+// One stub worker: owns some SETs (server-stub/sets.ts) — their envelope queues and the
+// connections of their users — and keeps per-second counters that it hands to the primary once
+// each second is over. An acceptor worker also takes new connections off the shared port: when a
+// login names a user of a SET owned elsewhere, the connection is released (its socket handle goes
+// to the owning worker through the primary) and that worker adopts it and answers the login.
 // Listeners are module-level functions; a connection's state lives on the socket under symbols.
-// The protocol logic sees a MessageConn ({readyState, send, close}): `ws`'s WebSocket (attach) or
-// the lite transport's LiteConn (liteHandler, --ws-impl lite) — one code path for both.
-import type { WebSocket } from 'ws';
-import type { LiteConn, LiteHandler, MessageConn } from '../common/wslite.ts';
+import { ReadyState, type LiteConn, type LiteHandler, type MessageConn } from '../common/wslite.ts';
 import { WireError, closeCodeFor, wireErrorName } from '../common/errors.ts';
 import { Slab } from '../common/slab.ts';
 import {
@@ -24,10 +24,12 @@ import {
   HEADER_BYTES,
   MAX_MESSAGE_BYTES,
 } from '../common/wire.ts';
-import { FIRST_SENT_ID, amountOf, partOf, setOf } from './envelopes.ts';
+import { FIRST_SENT_ID, amountOf, setOf } from './envelopes.ts';
 import { F, N_FIELDS } from './fields.ts';
 import type { ToPrimary, ToWorker, WorkerLedger } from './ipc.ts';
 import { U32Queue } from './queue.ts';
+import { coalesce } from '../common/coalesce.ts';
+import { capOf, ownerOfSet, ownerOfUser } from './sets.ts';
 
 const kUser = Symbol('hongbao.user');
 const kWorker = Symbol('hongbao.worker');
@@ -38,21 +40,29 @@ interface StubSocket extends MessageConn {
 }
 
 export interface WorkerConfig {
-  /** 0-based worker index and worker count: which part of each SET this worker holds. */
+  /** 0-based worker index and worker count: which SETs this worker owns (sets.ts). */
   index: number;
   workers: number;
   sets: number;
-  /** Served shakes per second this worker may answer before overload (its share of --max-qps). */
-  cap: number;
+  /** --max-qps: this worker answers its SETs' share of it per second before overload. */
+  maxQps: number;
   clock?: () => number;
 }
+
+/** Where a released connection goes: the primary passes it to the worker owning the user's SET. */
+export type HandOff = (user: number, handle: unknown, rest: Buffer | null) => void;
 
 const frame = new Frame();
 
 export class StubWorker {
   readonly users = new Map<number, StubSocket>();
   connections = 0;
-  private readonly parts: U32Queue[];
+  /** Connections released to their SET's owner (this worker accepted them), and adopted here. */
+  handedOver = 0;
+  adopted = 0;
+  /** Served shakes per second before overload: this worker's SETs' share of --max-qps. */
+  readonly cap: number;
+  private readonly queues: U32Queue[];
   private readonly clock: () => number;
   private readonly slab = new Slab();
   private rec = new Array<number>(N_FIELDS).fill(0);
@@ -66,29 +76,35 @@ export class StubWorker {
   constructor(
     readonly config: WorkerConfig,
     private readonly toPrimary: (msg: ToPrimary) => void,
+    /** Releases a connection whose user belongs to another worker's SET (absent: one worker owns all). */
+    private readonly handOff?: HandOff,
   ) {
-    this.parts = Array.from({ length: config.sets }, () => new U32Queue());
+    // Queues exist for the SETs this worker owns only; the others stay empty forever.
+    this.queues = Array.from({ length: config.sets }, (_, s) => new U32Queue(ownerOfSet(s, config.workers) === config.index ? 16 : 1));
+    this.cap = capOf(config.index, config.maxQps, config.sets, config.workers);
     this.clock = config.clock ?? Date.now;
     this.recSecond = Math.floor(this.clock() / 1000);
   }
 
-  /** Takes over a freshly accepted WebSocket (`ws`). */
-  attach(socket: WebSocket): void {
-    const ws = socket as unknown as StubSocket;
-    ws[kUser] = -1;
-    ws[kWorker] = this;
-    this.connections++;
-    socket.on('message', onMessage);
-    socket.on('close', onClose);
-    socket.on('error', onError);
-  }
-
-  /** Takes over a freshly opened lite connection (its events arrive through liteHandler). */
+  /** Takes over a freshly opened connection (its events arrive through liteHandler). */
   attachLite(conn: LiteConn): void {
     const ws = conn as unknown as StubSocket;
     ws[kUser] = -1;
     ws[kWorker] = this;
     this.connections++;
+  }
+
+  /** A connection of user `user` released by another worker: log it in here, then read on. */
+  adopt(conn: LiteConn, user: number, rest: Buffer | null): void {
+    this.adopted++;
+    const ws = conn as unknown as StubSocket;
+    this.login(ws, user);
+    if (rest !== null && ws[kUser] === user) conn.feed(rest, 0, rest.length);
+  }
+
+  /** Whether this worker owns user `user`'s SET (and so serves the user's connection). */
+  owns(user: number): boolean {
+    return ownerOfUser(user, this.config.sets, this.config.workers) === this.config.index;
   }
 
   /** Current epoch second, rolling the counters over when it changed. */
@@ -114,7 +130,7 @@ export class StubWorker {
     const s = this.second();
     const records = this.done;
     this.done = [];
-    return { t: 'sec', upTo: s - 1, records, connections: this.connections, ledger: { ...this.ledger } };
+    return { t: 'sec', upTo: s - 1, records, connections: this.connections, ledger: { ...this.ledger }, handedOver: this.handedOver, adopted: this.adopted };
   }
 
   /** Handles a message from the primary. */
@@ -129,7 +145,7 @@ export class StubWorker {
       case 'claimed': {
         const ws = this.pendingClaims.get(msg.req);
         this.pendingClaims.delete(msg.req);
-        if (ws && ws.readyState === 1) {
+        if (ws && ws.readyState === ReadyState.OPEN) {
           const buf = this.out(Size.CLAIM_REPLY);
           encodeClaimReply(buf, 0, this.seconds(), msg.id, msg.amount);
           ws.send(buf);
@@ -148,9 +164,10 @@ export class StubWorker {
   private takeEnvelopes(first: number, count: number): void {
     const { sets, workers, index } = this.config;
     for (let id = first; id < first + count; id++) {
-      if (partOf(id, sets, workers) !== index) continue;
+      const set = setOf(id, sets);
+      if (ownerOfSet(set, workers) !== index) continue;
       const amount = amountOf(id);
-      this.parts[setOf(id, sets)].push(id);
+      this.queues[set].push(id);
       this.ledger.received++;
       this.ledger.receivedAmount += amount;
       this.ledger.queued++;
@@ -162,7 +179,7 @@ export class StubWorker {
     let buf: Buffer | undefined;
     for (const u of users) {
       const ws = this.users.get(u);
-      if (!ws || ws.readyState !== 1) continue;
+      if (!ws || ws.readyState !== ReadyState.OPEN) continue;
       if (!buf) {
         buf = this.out(HEADER_BYTES + 12 + 4 * users.length);
         encodeNotice(buf, 0, this.seconds(), id, amount, users);
@@ -174,7 +191,7 @@ export class StubWorker {
 
   private deliverChat(from: number, to: number, text: string): boolean {
     const ws = this.users.get(to);
-    if (!ws || ws.readyState !== 1) return false;
+    if (!ws || ws.readyState !== ReadyState.OPEN) return false;
     const buf = this.out(chatSize(text));
     encodeChat(buf, 0, this.seconds(), from, to, text);
     ws.send(buf);
@@ -192,7 +209,7 @@ export class StubWorker {
   /** Sends an error frame and closes the connection with 1007 (unparseable) or 1008 (policy). */
   reject(ws: StubSocket, code: number, problem: string): void {
     this.bump(F.errors);
-    if (ws.readyState !== 1) return;
+    if (ws.readyState !== ReadyState.OPEN) return;
     const msg = `${wireErrorName(code)}: ${problem}`;
     const buf = Buffer.allocUnsafe(MAX_MESSAGE_BYTES);
     const n = encodeError(buf, 0, this.seconds(), code, msg);
@@ -230,6 +247,13 @@ export class StubWorker {
 
   private login(ws: StubSocket, userId: number): void {
     if (ws[kUser] >= 0) return this.reject(ws, WireError.ALREADY_LOGGED_IN, `connection already carries user ${ws[kUser]}`);
+    if (this.handOff && !this.owns(userId)) {
+      // The user's SET lives in another worker: that worker answers the login (the connection
+      // moves). The user rides on the connection until it leaves (liteOnRelease).
+      ws[kUser] = userId;
+      if ((ws as unknown as LiteConn).release()) return;
+      ws[kUser] = -1; // closing already: answer here, it goes away anyway
+    }
     const previous = this.users.get(userId);
     if (previous && previous !== ws) this.reject(previous, WireError.REPLACED, `user ${userId} logged in on a newer connection`);
     ws[kUser] = userId;
@@ -247,12 +271,12 @@ export class StubWorker {
     const rec = this.rec;
     rec[F.shakes]++;
     const buf = this.out(Size.SHAKE_REPLY);
-    if (this.served >= this.config.cap) {
+    if (this.served >= this.cap) {
       rec[F.overload]++;
       encodeShakeReply(buf, 0, sec, user, ShakeResult.OVERLOAD, 0, 0);
     } else {
       this.served++;
-      const id = this.parts[user % this.config.sets].shift();
+      const id = this.queues[user % this.config.sets].shift();
       if (id < 0) {
         rec[F.empty]++;
         encodeShakeReply(buf, 0, sec, user, ShakeResult.EMPTY, 0, 0);
@@ -290,10 +314,13 @@ export class StubWorker {
     const user = ws[kUser];
     if (user >= 0 && this.users.get(user) === ws) this.users.delete(user);
   }
-}
 
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  dispatch(this as unknown as StubSocket, data, isBinary);
+  /** A connection released at its login: it goes to the owner of the user's SET. */
+  released(ws: StubSocket, user: number, handle: unknown, rest: Buffer | null): void {
+    this.connections--;
+    this.handedOver++;
+    this.handOff!(user, handle, rest);
+  }
 }
 
 function dispatch(ws: StubSocket, data: Buffer, isBinary: boolean): void {
@@ -305,18 +332,9 @@ function dispatch(ws: StubSocket, data: Buffer, isBinary: boolean): void {
   }
 }
 
-function onClose(this: WebSocket): void {
-  const ws = this as unknown as StubSocket;
-  ws[kWorker].closed(ws);
-}
-
-function onError(this: WebSocket): void {
-  // ws already closes the socket (e.g. 1009 for a frame over maxPayload); count it.
-  (this as unknown as StubSocket)[kWorker].bump(F.errors);
-}
-
 // The lite transport's callbacks: shared by all connections of a worker, no closure per connection.
 function liteOnMessage(conn: LiteConn, data: Buffer, isBinary: boolean): void {
+  coalesce();
   dispatch(conn as unknown as StubSocket, data, isBinary);
 }
 
@@ -331,7 +349,12 @@ function liteOnError(conn: LiteConn): void {
   ws[kWorker]?.bump(F.errors);
 }
 
+function liteOnRelease(conn: LiteConn, handle: unknown, rest: Buffer | null): void {
+  const ws = conn as unknown as StubSocket;
+  ws[kWorker].released(ws, ws[kUser], handle, rest);
+}
+
 /** Callbacks of a lite server whose connections this worker holds. */
 export function liteHandler(worker: StubWorker): LiteHandler {
-  return { onOpen: (conn) => worker.attachLite(conn), onMessage: liteOnMessage, onClose: liteOnClose, onError: liteOnError };
+  return { onOpen: (conn) => worker.attachLite(conn), onMessage: liteOnMessage, onClose: liteOnClose, onError: liteOnError, onRelease: liteOnRelease };
 }

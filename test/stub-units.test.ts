@@ -1,6 +1,7 @@
 import test from 'ava';
 import { share, cumulativeQuota } from '../common/split.ts';
-import { amountOf, partOf, setOf } from '../server-stub/envelopes.ts';
+import { amountOf, setOf } from '../server-stub/envelopes.ts';
+import { capOf, ownerOfSet, ownerOfUser, setsOf } from '../server-stub/sets.ts';
 import { SentLedger, pickUsers } from '../server-stub/ledger.ts';
 import { RatePacer } from '../server-stub/pacer.ts';
 import { U32Queue } from '../server-stub/queue.ts';
@@ -31,14 +32,27 @@ test('queue: FIFO across growth', (t) => {
   t.is(q.shift(), -1);
 });
 
-test('envelopes: ids deal round-robin over SETs and parts; amounts are 1..20000', (t) => {
+test('envelopes: ids deal round-robin over SETs; amounts are 1..20000', (t) => {
   t.deepEqual([1, 2, 3, 4, 5].map((id) => setOf(id, 4)), [0, 1, 2, 3, 0]);
-  t.deepEqual([1, 4, 5, 8, 9].map((id) => partOf(id, 4, 2)), [0, 0, 1, 1, 0]);
   for (let id = 1; id < 10000; id++) {
     const a = amountOf(id);
     if (a < 1 || a > 20000) t.fail(`amount ${a}`);
   }
   t.is(amountOf(77), amountOf(77));
+});
+
+test('sets: every SET has exactly one owner, a user is served where its SET lives, caps sum to --max-qps', (t) => {
+  for (const [sets, workers] of [[256, 64], [256, 3], [7, 7], [5, 2], [1, 1]]) {
+    const owned = Array.from({ length: workers }, (_, w) => setsOf(w, sets, workers));
+    t.deepEqual(owned.flat().sort((a, b) => a - b), Array.from({ length: sets }, (_, s) => s), `${sets} SETs over ${workers} workers`);
+    for (let w = 0; w < workers; w++) for (const s of owned[w]) if (ownerOfSet(s, workers) !== w) t.fail(`SET ${s}`);
+    for (let u = 0; u < 3 * sets; u += 7) if (!owned[ownerOfUser(u, sets, workers)].includes(u % sets)) t.fail(`user ${u}`);
+    let caps = 0;
+    for (let w = 0; w < workers; w++) caps += capOf(w, 65000, sets, workers);
+    t.is(caps, 65000);
+  }
+  t.is(setsOf(1, 256, 64).length, 4);
+  t.is(ownerOfUser(1000, 256, 64), (1000 % 256) % 64);
 });
 
 test('ledger: portions sum exactly, only named users claim, each once', (t) => {

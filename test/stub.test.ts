@@ -9,8 +9,6 @@ import { CLI, runCli, sleep, startStub, waitFor } from './helpers/process.ts';
 import { TestClient } from './helpers/wsclient.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
-/** Both WebSocket implementations of the stub: lite (default, common/wslite.ts) and the ws package. */
-const IMPLS = ['lite', 'ws'] as const;
 
 /** Waits until the wall clock is early in a second, so a burst lands in one second. */
 async function startOfSecond(): Promise<number> {
@@ -93,9 +91,8 @@ test('stub: shakes above --max-qps served per second get overload', async (t) =>
   if (secs.length === 1 || secs[1].shakes === 0) t.is(served, 10);
 });
 
-for (const impl of IMPLS) {
-  test(`stub (${impl}): sent envelopes reach exactly the named users, claims conserve every cent`, async (t) => {
-  const stub = await startStub(t, ['--workers', '2', '--ws-impl', impl]);
+test('stub: sent envelopes reach exactly the named users, claims conserve every cent', async (t) => {
+  const stub = await startStub(t, ['--workers', '2']);
   const users = [0, 1, 2, 3, 4, 5];
   const clients = await Promise.all(users.map((u) => TestClient.login(stub.url, u, `127.0.0.${2 + (u % 3)}`)));
   t.teardown(() => clients.forEach((c) => c.close()));
@@ -142,7 +139,6 @@ for (const impl of IMPLS) {
   t.true(audit.reconciles);
   t.is(audit.claims, 120 * 2 + outsiders.length, 'every claim request counted, good or not');
 });
-}
 
 test('stub: chat reaches the addressee across workers', async (t) => {
   const stub = await startStub(t, ['--workers', '2']);
@@ -182,9 +178,8 @@ test('stub: two workers, many source IPs: counters and connections are merged', 
   t.regex(metrics, /^hongbao_stub_shakes_total 200$/m);
 });
 
-for (const impl of IMPLS) {
-  test(`stub (${impl}): bad frames close one connection with an error frame, everyone else is served`, async (t) => {
-  const stub = await startStub(t, ['--ws-impl', impl]);
+test('stub: bad frames close one connection with an error frame, everyone else is served', async (t) => {
+  const stub = await startStub(t);
   const good = await TestClient.login(stub.url, 1);
   t.teardown(() => good.close());
   const shortFrame = Buffer.from([0, 3, 0]);
@@ -228,7 +223,6 @@ for (const impl of IMPLS) {
   });
   t.true(errors >= cases.length);
 });
-}
 
 test('stub: a server-only command from a client is refused with UNEXPECTED_CMD', async (t) => {
   const stub = await startStub(t);
@@ -357,4 +351,80 @@ test('stub: a worker at its open-file limit refuses further connections and says
   const health = (await (await fetch(`http://127.0.0.1:${ready.httpPort}/health`)).json()) as { connections: number; ok: boolean };
   t.true(health.ok);
   t.is(health.connections <= 136, true);
+});
+
+for (const workers of [2, 3]) {
+  test(`stub: SETs live in one worker each: ${workers} workers, 400 users, 200 envelopes, 400 shakes win 200`, async (t) => {
+    const stub = await startStub(t, ['--workers', String(workers), '--acceptors', String(workers)]);
+    const users = Array.from({ length: 400 }, (_, u) => u);
+    const clients: TestClient[] = [];
+    t.teardown(() => clients.forEach((c) => c.close()));
+    for (let i = 0; i < users.length; i += 50) {
+      clients.push(...(await Promise.all(users.slice(i, i + 50).map((u) => TestClient.login(stub.url, u, `127.0.0.${2 + (u % 4)}`)))));
+    }
+    const gen = await stub.post('/generator', { rate: 200, total: 200 });
+    t.is(gen.status, 200);
+    await waitFor('200 envelopes queued', async () => (await stub.get('/audit')).body.generator.inQueues === 200);
+    clients.forEach((c, u) => c.shake(u));
+    const results = await Promise.all(clients.map((c) => c.next(Cmd.SHAKE_REPLY)));
+    t.is(results.filter((r) => r.result === ShakeResult.WON).length, 200, 'every envelope is won: each SET queue is whole');
+    const audit = (await stub.get('/audit')).body.generator;
+    t.is(audit.won, 200);
+    t.is(audit.inQueues, 0);
+    t.true(audit.reconciles);
+    // Each connection is held by the worker owning its user's SET (256 SETs dealt round-robin).
+    const health = await waitFor('every worker reported', async () => {
+      const h = (await stub.get('/health')).body;
+      return h.connections === 400 ? h : undefined;
+    });
+    for (const w of health.workers as Array<{ index: number; connections: number; adopted: number; handedOver: number }>) {
+      t.is(w.connections, users.filter((u) => (u % 256) % workers === w.index).length, `worker ${w.index} holds its SETs' users`);
+    }
+    const moved = (health.workers as Array<{ adopted: number; handedOver: number }>).reduce((a, w) => [a[0] + w.adopted, a[1] + w.handedOver], [0, 0]);
+    t.is(moved[0], moved[1], 'every released connection was adopted');
+    t.true(moved[0] > 0, 'acceptors handed connections to the owners of their SETs');
+  });
+}
+
+test('stub: a second login of a user replaces the first across workers (one connection per user)', async (t) => {
+  const stub = await startStub(t, ['--workers', '2', '--acceptors', '2']);
+  // Many tries so that both acceptors take some of the first and second connections.
+  for (let k = 0; k < 6; k++) {
+    const user = 500 + k;
+    const a = await TestClient.login(stub.url, user, '127.0.0.2');
+    const b = await TestClient.login(stub.url, user, '127.0.0.3');
+    t.is((await a.next(Cmd.ERROR)).code, WireError.REPLACED, `user ${user}: the older connection is replaced`);
+    t.is((await a.closed).code, 1008);
+    b.shake(user);
+    t.is((await b.next(Cmd.SHAKE_REPLY)).userId, user);
+    b.close();
+  }
+});
+
+test('stub: bytes sent right behind the login travel with a handed-over connection', async (t) => {
+  const stub = await startStub(t, ['--workers', '2', '--acceptors', '1']);
+  // User 1 lives in worker 1; worker 0 accepts, so the connection moves with the shake queued behind the login.
+  const c = await TestClient.open(stub.url);
+  t.teardown(() => c.close());
+  // Two protocol messages in one TCP write: the shake's WebSocket frame arrives in the login's read.
+  const ws = c.ws as unknown as { _socket: { write(b: Buffer): void } };
+  const masked = (payload: Buffer) => {
+    const out = Buffer.alloc(6 + payload.length);
+    out[0] = 0x82;
+    out[1] = 0x80 | payload.length;
+    out.writeUInt32BE(0x01020304, 2);
+    for (let i = 0; i < payload.length; i++) out[6 + i] = payload[i] ^ out[2 + (i & 3)];
+    return out;
+  };
+  const login = frame((b, o) => encodeLogin(b, o, now(), 1));
+  const shake = frame((b, o) => encodeShake(b, o, now(), 1));
+  ws._socket.write(Buffer.concat([masked(login), masked(shake)]));
+  t.is((await c.next(Cmd.LOGIN_REPLY)).userId, 1);
+  t.is((await c.next(Cmd.SHAKE_REPLY)).result, ShakeResult.EMPTY);
+  const h = await waitFor('worker 1 adopted it', async () => {
+    const body = (await stub.get('/health')).body;
+    return body.workers[1].adopted === 1 ? body : undefined;
+  });
+  t.is(h.workers[0].handedOver, 1);
+  t.is(h.workers[1].connections, 1);
 });

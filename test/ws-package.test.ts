@@ -1,14 +1,14 @@
-// The ws package path: agent and stub with --ws-impl ws (the default is lite, common/wslite.ts,
-// which the rest of the suite runs; test/stub.test.ts runs its frame and claim tests on both).
+// The ws package path: the agent with --ws-impl ws (the default is lite, common/wslite.ts, which
+// the rest of the suite runs) against the stub, whose one transport is lite.
 import test from 'ava';
 import { startAgent, getJson, postJson } from './agent-helpers.ts';
 import { startStub, waitFor } from './helpers/process.ts';
 
 const WS = ['--ws-impl', 'ws'];
 
-test('agent --ws-impl ws against stub --ws-impl ws: logins, shakes and claims add up', async (t) => {
+test('agent --ws-impl ws against the stub: logins, shakes and claims add up', async (t) => {
   t.timeout(40_000);
-  const stub = await startStub(t, [...WS, '--workers', '2']);
+  const stub = await startStub(t, ['--workers', '2']);
   const common = ['--server', stub.url, '--total-users', '400', '--workers', '1', ...WS];
   const agents = await Promise.all([
     startAgent(t, [...common, '--users', '0:200', '--source-ip', '127.0.0.2', '--qps', '100']),
