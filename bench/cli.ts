@@ -1,14 +1,15 @@
 // The CLI the bench runs. `npm run bench` builds dist/hongbao.cjs, and the bench then runs a private
 // copy of it (in the temp directory, removed on exit), so that a rebuild of dist/ during the run
 // (another shell, a watcher) cannot change the program under test between or inside scenarios.
-// The copy's SHA-256 goes into the JSON result.
+// The copy's SHA-256 goes into the JSON result. BENCH_CLI=FILE measures another build instead (e.g.
+// an earlier commit's dist/hongbao.cjs, for before-and-after figures).
 import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const DIST = fileURLToPath(new URL('../dist/hongbao.cjs', import.meta.url));
+const DIST = process.env.BENCH_CLI || fileURLToPath(new URL('../dist/hongbao.cjs', import.meta.url));
 let snapshot: { path: string; sha256: string } | undefined;
 
 /** Path of the snapshot of dist/hongbao.cjs (taken on the first call). */

@@ -2,7 +2,7 @@
 // table on stderr and the JSON result on stdout, and writes it to bench/out/bench-<timestamp>.json.
 //   node --import tsx bench/run.ts [--only NAME[,NAME]] [--budget SECONDS] [--quick]
 // --only takes scenario names or their prefixes: `--only agent` runs agent-connect, agent-spread and
-// agent-burst; `--only stub` both stub scenarios.
+// agent-burst; `--only stub` the stub scenarios, `--only stub-connect` the stub's connect path.
 // Every process it starts is stopped by PID on the way out, on errors, the watchdog and Ctrl-C.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { cliInfo, cliPath } from './cli.ts';
 import { machine } from './proc.ts';
 import { table, type Scenario, type ScenarioResult } from './report.ts';
 import { stubScenario, type StubBenchConfig } from './stub-bench.ts';
+import { stubConnectScenario } from './stub-connect-bench.ts';
 
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
 const SOURCE_IPS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
@@ -38,6 +39,15 @@ function stubScenarios(quick: boolean): Scenario[] {
   const base = quick ? { ...stubBase, rates: stubBase.rates.map((r) => r / 10), windowS: 4 } : stubBase;
   const users = (n: number) => (quick ? n / 10 : n);
   return [stubScenario({ ...base, workers: 1, users: users(19_000) }), stubScenario({ ...base, workers: 2, users: users(20_000) })];
+}
+
+/**
+ * The stub's connect path: 16000 users logged in as fast as two load processes may (256
+ * handshakes in flight each), against 1 worker, 2, 8 and 64 (the full-scale layout's count).
+ */
+function stubConnectScenarios(quick: boolean): Scenario[] {
+  const users = quick ? 1600 : 16_000;
+  return [1, 2, 8, 64].map((workers) => stubConnectScenario({ workers, users, processes: 2, maxInFlight: 256, idleS: 2, sourceIps: SOURCE_IPS }));
 }
 
 /**
@@ -85,11 +95,11 @@ function stamp(d: Date): string {
 }
 
 async function main(): Promise<number> {
-  const budgetMs = Number(arg('budget') ?? 360) * 1000;
+  const budgetMs = Number(arg('budget') ?? 480) * 1000;
   cliPath(); // snapshot the build now: a rebuild during the run does not change what is measured
   const only = arg('only')?.split(',');
   const quick = process.argv.includes('--quick');
-  const scenarios = [...stubScenarios(quick), ...agentScenarios(quick)];
+  const scenarios = [...stubScenarios(quick), ...stubConnectScenarios(quick), ...agentScenarios(quick)];
   const t0 = Date.now();
   const startedAt = new Date(t0);
   const machineStart = machine();

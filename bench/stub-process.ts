@@ -49,10 +49,9 @@ export class StubProcess {
     return `http://${this.ready.host}:${this.ready.httpPort}`;
   }
 
-  static async start(opts: { workers: number; maxQps: number; timeoutMs?: number }, log: (line: string) => void): Promise<StubProcess> {
+  static async start(opts: { workers: number; maxQps: number; timeoutMs?: number; args?: string[] }, log: (line: string) => void): Promise<StubProcess> {
     const args = [cliPath(), 'stub', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--workers', String(opts.workers), '--max-qps', String(opts.maxQps)];
-    // BENCH_STUB_WS_IMPL=lite measures the stub with --ws-impl lite (common/wslite.ts).
-    if (process.env.BENCH_STUB_WS_IMPL) args.push('--ws-impl', process.env.BENCH_STUB_WS_IMPL);
+    args.push(...(opts.args ?? []));
     // No HONGBAO_* settings from the caller's environment: the bench runs the stub with its defaults.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HONGBAO_')));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
@@ -101,6 +100,10 @@ export class StubProcess {
     }
   }
 
+  async health(): Promise<{ connections: number; workers: Array<{ index: number; connections: number; handedOver?: number; adopted?: number }> }> {
+    return (await this.get('/health')) as never;
+  }
+
   async audit(): Promise<unknown> {
     return this.get('/audit');
   }
@@ -118,7 +121,7 @@ export class StubProcess {
 
   private async get(path: string): Promise<unknown> {
     const res = await fetch(`${this.http}${path}`, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${await res.text()}`);
+    if (!res.ok && !(path === '/health' && res.status === 503)) throw new Error(`GET ${path}: HTTP ${res.status} ${await res.text()}`);
     return res.json();
   }
 
