@@ -19,6 +19,8 @@ export interface WorkerInit {
   rule: Rule;
   mode: Mode;
   spreadMs: number;
+  spreadStepMs: number;
+  coalesceMs: number;
   /** New connections per second for this worker. */
   ramp: number;
   connectTimeoutMs: number;
@@ -34,9 +36,10 @@ export type ToWorker = WorkerInit | { t: 'offset'; offsetMs: number } | { t: 'qp
 
 /** Connection-phase counters of one worker (cumulative except the gauges). */
 export interface ConnReport {
-  /** Gauges: logged in now, handshakes in flight, waiting for (re)try. */
+  /** Gauges: logged in now, attempts in flight (connect to login reply), their window, waiting for (re)try. */
   connected: number;
   connecting: number;
+  window: number;
   waiting: number;
   /** Cumulative: successful logins, failed attempts. */
   logins: number;

@@ -1,7 +1,10 @@
-// The connection pool of one agent worker: one WebSocket per user, opened at a bounded ramp
-// (token bucket ticking every 10 ms, a cap on handshakes in flight), logged in, and reopened after a
-// close with jittered exponential backoff. Failed and closed users wait in a timing wheel of 100 ms
-// slots, so a server restart is followed by a paced reconnect, never a storm.
+// The connection pool of one agent worker: one WebSocket per user, opened at a bounded ramp (token
+// bucket) and within a window of attempts in flight that adapts to the server (ConnectWindow: grows
+// while logins come back fast, shrinks when they slow down or fail, as TCP's congestion window
+// does), logged in, and reopened after a close with jittered exponential backoff. Failed and closed
+// users wait in a timing wheel of 100 ms slots, so a server restart is followed by a paced
+// reconnect, never a storm. New attempts start when one ends (login reply, close); a timer runs only
+// while something waits on time (a token, a retry slot), so a pool holding its connections idles.
 //
 // Hot-path rules: listeners are module-level functions; a socket's state is its user index under a
 // symbol; per-user state lives in typed arrays indexed by the worker-local user index; outgoing
@@ -15,6 +18,8 @@ import { LiteClient, type LiteConn, type LiteError, type LiteHandler, type Messa
 import { Cmd, Frame, LOGIN_OK, ShakeResult, Size, decode, encodeClaim, encodeLogin, encodeShake } from '../common/wire.ts';
 import type { ConnReport } from './ipc.ts';
 import { R, type SecondRecs } from './stats.ts';
+import { ConnectWindow } from './window.ts';
+import { coalesce } from '../common/coalesce.ts';
 
 const kIdx = Symbol('hongbao.idx');
 const kPool = Symbol('hongbao.pool');
@@ -30,8 +35,9 @@ export const St = { DOWN: 0, WAITING: 1, CONNECTING: 2, OPEN: 3, READY: 4 } as c
 
 /** Outstanding shakes remembered per user; a user with this many unanswered counts further shakes missed. */
 const PENDING = 4;
+/** Shortest wait for the token bucket. */
 const TICK_MS = 10;
-/** Handshakes in flight per worker: enough to fill the pipe, few enough not to overrun a SYN backlog. */
+/** Most handshakes in flight per worker, however fast the server answers. */
 const MAX_IN_FLIGHT = 512;
 /** Port shift per retry (a prime, so successive retries walk the whole range). */
 const PORT_STEP = 7919;
@@ -80,15 +86,27 @@ export class ConnectionPool {
   private queue: number[] = [];
   private queueHead = 0;
   private readonly wheel = new Map<number, number[]>();
+  /** Earliest slot in the wheel (Infinity: empty). */
+  private wheelMin = Infinity;
   private tokens = 0;
   private lastTick = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly maxInFlight: number;
+  private timerAt = Infinity;
+  private pumping = false;
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    this.pump();
+  };
+  /** When each user's current attempt began (ms): its login latency steers the window. */
+  private readonly openedAt: Float64Array;
+  readonly window: ConnectWindow;
   private readonly wsOpts: WebSocket.ClientOptions[];
   private readonly lite: LiteClient | undefined;
   private stopped = false;
 
   connected = 0;
+  /** Attempts in flight: from connect until the login reply (or the close that ends the attempt). */
   connecting = 0;
   logins = 0;
   failures = 0;
@@ -105,7 +123,8 @@ export class ConnectionPool {
     this.pendCount = new Uint8Array(this.n);
     this.random = cfg.random ?? Math.random;
     this.ipErrors = new Array(cfg.sourceIps.length + 1).fill(0);
-    this.maxInFlight = Math.max(16, Math.min(MAX_IN_FLIGHT, cfg.ramp));
+    this.openedAt = new Float64Array(this.n);
+    this.window = new ConnectWindow({ max: Math.max(1, Math.min(MAX_IN_FLIGHT, cfg.ramp)), targetMs: ConnectWindow.targetFor(cfg.connectTimeoutMs) });
     // One options object per source IP, shared by all its sockets.
     const base = { perMessageDeflate: false, handshakeTimeout: cfg.connectTimeoutMs, skipUTF8Validation: true, maxPayload: 64 * 1024 };
     this.wsOpts = cfg.sourceIps.map((ip) => ({ ...base, localAddress: ip }));
@@ -121,12 +140,13 @@ export class ConnectionPool {
       this.queue.push(i);
     }
     this.lastTick = Date.now();
-    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.tokens = 1;
+    this.pump();
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     for (const ws of this.sockets) ws?.terminate();
   }
 
@@ -136,6 +156,7 @@ export class ConnectionPool {
     return {
       connected: this.connected,
       connecting: this.connecting,
+      window: Math.floor(this.window.size),
       waiting,
       logins: this.logins,
       failures: this.failures,
@@ -144,19 +165,32 @@ export class ConnectionPool {
     };
   }
 
-  /** Token bucket: `ramp` connects per second, at most 100 ms worth at once, bounded in flight. */
-  private tick(): void {
+  /**
+   * Opens what the queue, the window and the token bucket (`ramp` connects per second, at most
+   * 100 ms worth at once) allow, then arms a timer if what is left waits on time.
+   */
+  private pump(): void {
+    if (this.stopped || this.pumping) return;
+    this.pumping = true;
     const t = Date.now();
     const cap = Math.max(1, this.cfg.ramp / 10);
     this.tokens = Math.min(cap, this.tokens + ((t - this.lastTick) * this.cfg.ramp) / 1000);
     this.lastTick = t;
     const slot = Math.floor(t / WHEEL_SLOT_MS);
-    for (const [s, list] of this.wheel) {
-      if (s > slot) continue;
-      for (const i of list) this.queue.push(i);
-      this.wheel.delete(s);
+    if (this.wheelMin <= slot) {
+      let min = Infinity;
+      for (const [s, list] of this.wheel) {
+        if (s > slot) {
+          if (s < min) min = s;
+          continue;
+        }
+        for (const i of list) this.queue.push(i);
+        this.wheel.delete(s);
+      }
+      this.wheelMin = min;
     }
-    while (this.tokens >= 1 && this.queueHead < this.queue.length && this.connecting < this.maxInFlight) {
+    const inFlight = this.window.limit();
+    while (this.tokens >= 1 && this.queueHead < this.queue.length && this.connecting < inFlight) {
       const i = this.queue[this.queueHead++];
       this.tokens--;
       this.open(i);
@@ -165,6 +199,19 @@ export class ConnectionPool {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
     }
+    this.pumping = false;
+    // A full window waits for an attempt to end (which pumps again); a token or a retry slot waits on time.
+    let wake = Infinity;
+    if (this.queueHead < this.queue.length && this.connecting < this.window.limit()) wake = t + Math.max(TICK_MS, ((1 - this.tokens) * 1000) / this.cfg.ramp);
+    if (this.wheelMin < Infinity) wake = Math.min(wake, (this.wheelMin + 1) * WHEEL_SLOT_MS);
+    this.arm(wake);
+  }
+
+  private arm(at: number): void {
+    if (at === Infinity || (this.timer && this.timerAt <= at)) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, at - Date.now()));
   }
 
   private open(i: number): void {
@@ -184,6 +231,7 @@ export class ConnectionPool {
       localPort = portLow + ((first - portLow + this.attempts[i] * PORT_STEP) % range);
       if (!this.lite) opts = { ...opts, localPort } as WebSocket.ClientOptions;
     }
+    this.openedAt[i] = Date.now();
     let s: AgentSocket;
     try {
       s = this.lite
@@ -203,6 +251,7 @@ export class ConnectionPool {
   /** Counts a failed attempt and schedules a retry with jittered exponential backoff. */
   private fail(i: number, message: string): void {
     this.failures++;
+    this.window.failed(Date.now());
     const ip = this.cfg.ipOf[i];
     this.ipErrors[ip < 0 ? this.ipErrors.length - 1 : ip]++;
     this.lastError = message;
@@ -219,11 +268,11 @@ export class ConnectionPool {
     const list = this.wheel.get(slot);
     if (list) list.push(i);
     else this.wheel.set(slot, [i]);
+    if (slot < this.wheelMin) this.wheelMin = slot;
   }
 
   opened(ws: AgentSocket): void {
     const i = ws[kIdx];
-    this.connecting--;
     this.state[i] = St.OPEN;
     const buf = this.slab.take(Size.LOGIN);
     encodeLogin(buf, 0, Math.floor(this.cfg.now() / 1000), this.cfg.ids[i]);
@@ -237,6 +286,7 @@ export class ConnectionPool {
     if (this.state[i] === St.CONNECTING) {
       // The close that follows does the bookkeeping; count the failure against the source IP here.
       this.failures++;
+      this.window.failed(Date.now());
       const ip = this.cfg.ipOf[i];
       this.ipErrors[ip < 0 ? this.ipErrors.length - 1 : ip]++;
     } else {
@@ -249,16 +299,18 @@ export class ConnectionPool {
     if (this.sockets[i] !== ws) return;
     this.sockets[i] = undefined;
     const s = this.state[i];
-    if (s === St.CONNECTING) this.connecting--;
+    if (s === St.CONNECTING || s === St.OPEN) this.connecting--;
     if (s === St.READY) this.connected--;
     // Shakes still unanswered are lost with the connection: sent > answered shows them.
     this.pendCount[i] = 0;
     this.state[i] = St.DOWN;
     this.retry(i);
+    this.pump();
   }
 
   /** Hot path: one frame from the server. */
   handle(ws: AgentSocket, data: Buffer): void {
+    coalesce();
     const i = ws[kIdx];
     const err = decode(data, frame);
     const now = this.cfg.now();
@@ -290,10 +342,14 @@ export class ConnectionPool {
       }
       case Cmd.LOGIN_REPLY:
         if (frame.result === LOGIN_OK && this.state[i] === St.OPEN) {
+          const t = Date.now();
+          this.window.succeeded(t, t - this.openedAt[i]);
+          this.connecting--;
           this.state[i] = St.READY;
           this.attempts[i] = 0;
           this.connected++;
           this.logins++;
+          this.pump();
         } else {
           this.lastError = `login of user ${this.cfg.ids[i]} refused with result ${frame.result}`;
           ws.close(1000);

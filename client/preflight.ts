@@ -2,7 +2,7 @@
 // per worker process, and the default worker count. Everything reads from an injectable `HostFacts`
 // so the rules are unit-tested without touching /proc.
 import { readFileSync } from 'node:fs';
-import { openFileLimit } from '../common/limits.ts';
+import { autobindReserve, openFileLimit } from '../common/limits.ts';
 import { isIPv4 } from 'node:net';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { ConfigError } from '../common/errors.ts';
@@ -103,13 +103,15 @@ export function defaultWorkers(users: number, facts: HostFacts): number {
 
 /** Throws a ConfigError naming the fix when the users cannot fit the host's ports or fds. */
 export function preflight(users: number, sourceIps: number, workers: number, facts: HostFacts): void {
-  const ports = facts.portHigh - facts.portLow + 1;
+  // With source addresses each user binds a port of the range above the reserve; without, the kernel picks.
+  const ports = facts.portHigh - facts.portLow + 1 - (sourceIps > 0 ? autobindReserve(facts) : 0);
   const perIp = Math.ceil(users / Math.max(1, sourceIps));
   if (perIp > ports) {
     const need = Math.ceil(users / ports);
     const where = sourceIps === 0 ? 'from the default source address' : `per --source-ip address (${sourceIps} given)`;
     throw new ConfigError(
-      `hongbao agent: ${users} users need ${perIp} ephemeral ports ${where}, but net.ipv4.ip_local_port_range ${facts.portLow}-${facts.portHigh} has ${ports}: ` +
+      `hongbao agent: ${users} users need ${perIp} ephemeral ports ${where}, but net.ipv4.ip_local_port_range ${facts.portLow}-${facts.portHigh} has ${ports}` +
+        `${sourceIps > 0 ? ` once ${autobindReserve(facts)} are left to the host's other connections` : ''}: ` +
         `give at least ${need} --source-ip addresses (e.g. --source-ip 10.0.0.1-${need}) or widen the range (sysctl -w net.ipv4.ip_local_port_range="1024 65535")`,
     );
   }
