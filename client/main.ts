@@ -12,7 +12,9 @@
 // - --ntp defaults to off: fleet VMs run chrony against the controller (provisioning), so the local
 //   clock is already disciplined; --ntp HOST measures an offset on top (and must, on a VM whose
 //   clock is off in a way chrony does not fix). Without NTP the agent says so on stderr.
-// - --spread-ms (default 900, as designed) narrows the spread window on loaded hosts.
+// - --spread-ms (default 900, as designed) narrows the spread window on loaded hosts; --spread-step
+//   (default 10) puts the offsets on a grid, so a worker wakes up 90 times a second rather than up
+//   to 900 and the server reads several shakes per wake-up (1 gives every millisecond its own).
 // - Per-second records are keyed by the *scheduled* second of a shake: sent, missed, answered,
 //   won/empty/overload and latency (reply time - scheduled time, so a late send shows up as latency,
 //   no coordinated omission) all belong to the second the shake was due in; claims and errors to the
@@ -34,6 +36,7 @@ import { build } from './control.ts';
 import type { ConnReport, ToParent, ToWorker, WorkerInit } from './ipc.ts';
 import { agentCommand, crossCheck, expandSourceIps, userRange, type AgentOptions } from './options.ts';
 import { checkSourceIps, defaultWorkers, preflight, readHostFacts } from './preflight.ts';
+import { autobindReserve } from '../common/limits.ts';
 import { ControllerPush } from './push.ts';
 import { AgentStats, REC_FIELDS, entry } from './stats.ts';
 import { AgentWorker } from './worker.ts';
@@ -131,7 +134,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     o.rule === 'modulo' && !moduloExact(o.totalUsers, q)
       ? `; modulo rule: ${q} does not divide ${o.totalUsers}, the fleet really fires ${moduloRate(o.totalUsers, q).toFixed(2)}/s on average (use --rule window for exact)`
       : '';
-  io.stderr(`${tag} users ${first}..${first + count - 1} of ${o.totalUsers}, rule ${o.rule}, mode ${o.mode}${o.mode === 'spread' ? ` over ${o.spreadMs} ms` : ''}, fleet qps ${o.qps}${describeRate(o.qps)}`);
+  io.stderr(`${tag} users ${first}..${first + count - 1} of ${o.totalUsers}, rule ${o.rule}, mode ${o.mode}${o.mode === 'spread' ? ` over ${o.spreadMs} ms in steps of ${o.spreadStep} ms` : ''}, fleet qps ${o.qps}${describeRate(o.qps)}`);
 
   // ---- workers ---------------------------------------------------------------------------------
   const stats = new AgentStats();
@@ -155,12 +158,15 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
         count: n,
         localBase,
         sourceIps,
-        portLow: facts.portLow,
+        // Explicit local ports come from above the reserve the host keeps for its other connections.
+        portLow: facts.portLow + autobindReserve(facts),
         portHigh: facts.portHigh,
         totalUsers: o.totalUsers,
         rule: o.rule,
         mode: o.mode,
         spreadMs: o.spreadMs,
+        spreadStepMs: o.spreadStep,
+        coalesceMs: o.coalesceMs,
         ramp: Math.max(1, Math.floor(o.ramp / workers)),
         connectTimeoutMs: o.connectTimeout,
         wsImpl: o.wsImpl,
@@ -309,7 +315,9 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
       const left = count - connected;
       const eta = left === 0 ? 0 : rate > 0 ? Math.ceil(left / rate) : -1;
       const errText = ipErr.size ? ` errors by source IP: ${[...ipErr].map(([ip, n]) => `${ip}=${n}`).join(' ')}; last: ${reports.find((c) => c.lastError)?.lastError ?? ''}` : '';
-      const line = `${tag} connected ${connected}/${count} (+${rate}/s) failed ${failures}${errText}${eta > 0 ? `, ETA ${eta} s` : eta < 0 ? ', ETA unknown' : ''}`;
+      const inFlight = reports.reduce((a, c) => a + c.connecting, 0);
+      const window = reports.reduce((a, c) => a + c.window, 0);
+      const line = `${tag} connected ${connected}/${count} (+${rate}/s) in flight ${inFlight} (window ${window}) failed ${failures}${errText}${eta > 0 ? `, ETA ${eta} s` : eta < 0 ? ', ETA unknown' : ''}`;
       if (line !== lastProgress) io.stderr(line);
       // Once everyone is (back) in, stop printing until someone drops again.
       lastProgress = connected === count && announced ? '' : line;
@@ -321,10 +329,11 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
       }
     }
     lastLogins = logins;
-    if (push) {
+    // Until every worker has reported a second there is nothing whole to push.
+    const upTo = completeUpTo() - 1;
+    if (push && upTo >= startSecond) {
       // Every second once all workers reported it, with one more second for its replies; a second
       // that changes after it was pushed (a slow reply) is pushed again and amends it at the controller.
-      const upTo = completeUpTo() - 1;
       if (lastPushed < 0) lastPushed = upTo - 1;
       const due = new Set(stats.takeChanged(upTo).filter((s) => s > upTo - 60));
       for (let s = lastPushed + 1; s <= upTo; s++) due.add(s);

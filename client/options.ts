@@ -21,6 +21,8 @@ export interface AgentOptions {
   qps: number;
   mode: 'spread' | 'burst';
   spreadMs: number;
+  spreadStep: number;
+  coalesceMs: number;
   rule: 'modulo' | 'window';
   ramp: number;
   token: string | undefined;
@@ -84,6 +86,15 @@ export const agentCommand: CommandSpec = {
     { flag: 'qps', type: 'int', min: 0, default: 0, help: 'fleet shakes per second to start with (<= --total-users)' },
     { flag: 'mode', type: 'enum', choices: ['spread', 'burst'], default: 'spread', help: 'spread: fixed per-user offsets over the first 900 ms; burst: at the top of the second' },
     { flag: 'spread-ms', type: 'int', min: 1, max: 900, default: 900, arg: 'MS', help: 'spread mode: offsets lie in [0, MS) of each second (less leaves more slack on loaded hosts)' },
+    {
+      flag: 'spread-step',
+      type: 'int',
+      min: 1,
+      max: 100,
+      default: 10,
+      arg: 'MS',
+      help: 'spread mode: offsets are multiples of MS (1: any millisecond; coarser wakes the agent and the server fewer times per second)',
+    },
     { flag: 'rule', type: 'enum', choices: ['modulo', 'window'], default: 'window', help: 'modulo: the original experiment\'s (exact when QPS divides N); window: exact for any QPS' },
     { flag: 'ramp', type: 'int', min: 1, max: 1_000_000, default: 4000, arg: 'CONN/S', help: 'new connections per second for the whole agent (retries included)' },
     { flag: 'connect-timeout', type: 'int', min: 100, max: 120_000, default: 10_000, arg: 'MS', help: 'WebSocket handshake timeout' },
@@ -93,6 +104,15 @@ export const agentCommand: CommandSpec = {
       choices: ['ws', 'lite'],
       default: 'lite',
       help: 'WebSocket client: ws (the ws package) or lite (common/wslite.ts: minimal RFC 6455 on net.Socket, less CPU and memory per connection)',
+    },
+    {
+      flag: 'coalesce-ms',
+      type: 'int',
+      min: 0,
+      max: 50,
+      default: 0,
+      arg: 'MS',
+      help: 'after handling replies a worker pauses MS before reading again, so one wake-up serves many replies (many processes on few cores); 0: off',
     },
     { flag: 'token', type: 'string', help: 'bearer token for POST routes of the control endpoint and for the controller' },
     { flag: 'id', type: 'string', help: 'agent id reported to the controller (default HOSTNAME-FIRST)' },

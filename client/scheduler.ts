@@ -26,8 +26,9 @@ export interface SchedulerConfig {
   totalUsers: number;
   rule: Rule;
   mode: Mode;
-  /** Spread window in ms (default 900). */
+  /** Spread window in ms (default 900) and the grid of the offsets in it (default 1). */
   spreadMs?: number;
+  spreadStepMs?: number;
   now: () => number;
   recs: SecondRecs;
   shaker: Shaker;
@@ -58,7 +59,7 @@ export class Scheduler {
     this.off = new Uint16Array(n);
     for (let i = 0; i < n; i++) {
       this.perm[i] = permute(p, cfg.ids[i]);
-      this.off[i] = offsetMs(cfg.mode, cfg.ids[i], cfg.spreadMs);
+      this.off[i] = offsetMs(cfg.mode, cfg.ids[i], cfg.spreadMs, cfg.spreadStepMs);
     }
     const idx = Array.from({ length: n }, (_, i) => i);
     idx.sort((a, b) => this.off[a] - this.off[b] || a - b);

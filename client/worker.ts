@@ -3,6 +3,7 @@
 // per-second deltas and connection counters at the start of every second. The parent owns the NTP
 // clock and passes the offset; the worker adds it to its own base clock (same skew, same host).
 import { preciseClock } from '../common/clock.ts';
+import { setCoalesce } from '../common/coalesce.ts';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ToParent, ToWorker, WorkerInit } from './ipc.ts';
@@ -21,6 +22,7 @@ export class AgentWorker {
     init: WorkerInit,
     private readonly toParent: (msg: ToParent) => void,
   ) {
+    setCoalesce(init.coalesceMs);
     const base = preciseClock(init.skewMs);
     this.offsetMs = init.offsetMs;
     const now = () => base() + this.offsetMs;
@@ -30,6 +32,7 @@ export class AgentWorker {
     const nIps = init.sourceIps.length;
     const range = init.portHigh - init.portLow + 1;
     // Agents sharing source IPs on one host start at different ports (salted by their first user).
+    // The range starts above the ports left to the host's other connections (autobindReserve).
     const salt = (init.first - init.localBase) % range;
     for (let i = 0; i < init.count; i++) {
       ids[i] = init.first + i;
@@ -57,6 +60,7 @@ export class AgentWorker {
       rule: init.rule,
       mode: init.mode,
       spreadMs: init.spreadMs,
+      spreadStepMs: init.spreadStepMs,
       now,
       recs: this.recs,
       shaker: this.pool,

@@ -15,7 +15,9 @@
 //   user fires Q/N of the seconds, evenly spaced.
 //
 // Sub-second placement: `spread` gives each user a fixed offset in [0, 900) ms derived from a hash
-// of its id (requests arrive in the second they belong to); `burst` fires at offset 0.
+// of its id (requests arrive in the second they belong to), on a grid of `step` ms (10 by default:
+// 90 instants a second, so an agent wakes up 90 times a second, not up to 900, and the server reads
+// several requests per wake-up); `burst` fires at offset 0.
 
 export type Rule = 'modulo' | 'window';
 export type Mode = 'spread' | 'burst';
@@ -113,12 +115,16 @@ export function fleetCount(rule: Rule, n: number, q: number, t: number): number 
   return moduloCount(n, q, t);
 }
 
+/** Default grid of the spread offsets, in ms. */
+export const SPREAD_STEP_MS = 10;
+
 /**
- * Fixed sub-second offset of user u in ms: [0, spreadMs) in spread mode (900 by default), 0 in
- * burst mode. A narrower window leaves more slack for requests to arrive within their second on a
- * loaded host (the agent's --spread-ms).
+ * Fixed sub-second offset of user u in ms: [0, spreadMs) in spread mode (900 by default), on a grid
+ * of `stepMs` (1: any millisecond), 0 in burst mode. A narrower window leaves more slack for
+ * requests to arrive within their second on a loaded host (the agent's --spread-ms); a coarser grid
+ * costs less CPU per shake on both sides (the agent's --spread-step).
  */
-export function offsetMs(mode: Mode, u: number, spreadMs = SPREAD_MS): number {
+export function offsetMs(mode: Mode, u: number, spreadMs = SPREAD_MS, stepMs = 1): number {
   if (mode === 'burst') return 0;
   // 32-bit integer hash (lowbias32), uniform enough to spread any id range over the window.
   let x = u >>> 0;
@@ -127,7 +133,8 @@ export function offsetMs(mode: Mode, u: number, spreadMs = SPREAD_MS): number {
   x ^= x >>> 15;
   x = Math.imul(x, 0x846ca68b);
   x ^= x >>> 16;
-  return Math.floor(((x >>> 0) / 4294967296) * spreadMs);
+  const step = Math.max(1, Math.min(stepMs, spreadMs));
+  return Math.floor(((x >>> 0) / 4294967296) * Math.ceil(spreadMs / step)) * step;
 }
 
 /** Count of users in [first, first+count) that fire in second t (slow reference, for tests). */

@@ -93,6 +93,17 @@ test('QPS 0 fires nobody', (t) => {
   t.is(countFiring('modulo', 100, 0, 5, 0, 100), 0);
 });
 
+test('spread offsets on a 10 ms grid are multiples of 10 in [0, 900) and use all 90 slots', (t) => {
+  const slots = new Set<number>();
+  for (let u = 0; u < 20000; u++) {
+    const o = offsetMs('spread', u, 900, 10);
+    if (o % 10 !== 0 || o < 0 || o >= 900) t.fail(`offset ${o}`);
+    slots.add(o);
+  }
+  t.is(slots.size, 90);
+  t.is(offsetMs('spread', 7, 50, 100), 0, 'a step wider than the window leaves one slot');
+});
+
 test('spread offsets lie in [0, 900) and cover the window; burst is 0', (t) => {
   const buckets = new Array(9).fill(0);
   for (let u = 0; u < 9000; u++) {
