@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../common/errors.ts';
+import { autobindReserve } from '../common/limits.ts';
 import type { Io } from '../common/io.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { share } from '../common/split.ts';
@@ -15,11 +16,11 @@ import { formatTable, type PhaseLike } from './table.ts';
 
 const PORT_RANGE = '/proc/sys/net/ipv4/ip_local_port_range';
 
-/** Ephemeral ports per source IP the kernel offers, or null when unknown. */
+/** Ephemeral ports per source IP an agent may bind (the range less the host's reserve), or null when unknown. */
 function ephemeralPorts(): number | null {
   try {
-    const [lo, hi] = readFileSync(PORT_RANGE, 'utf8').trim().split(/\s+/).map(Number);
-    return hi - lo + 1;
+    const [portLow, portHigh] = readFileSync(PORT_RANGE, 'utf8').trim().split(/\s+/).map(Number);
+    return portHigh - portLow + 1 - autobindReserve({ portLow, portHigh });
   } catch {
     return null;
   }
@@ -32,12 +33,18 @@ interface Http {
 function http(token: string): Http {
   return {
     async call<T>(method: 'GET' | 'POST', url: string, body?: unknown): Promise<T> {
-      const res = await fetch(url, {
-        method,
-        headers: method === 'POST' ? { 'content-type': 'application/json', authorization: `Bearer ${token}` } : {},
-        body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
-        signal: AbortSignal.timeout(30_000),
-      });
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method,
+          headers: method === 'POST' ? { 'content-type': 'application/json', authorization: `Bearer ${token}` } : {},
+          body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
+          signal: AbortSignal.timeout(30_000),
+        });
+      } catch (err) {
+        const cause = (err as Error & { cause?: Error }).cause;
+        throw new Error(`${method} ${url}: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}`);
+      }
       const json = (await res.json()) as T & { message?: string };
       if (!res.ok) throw new Error(`${method} ${url} answered ${res.status}: ${json.message ?? JSON.stringify(json)}`);
       return json;
@@ -46,6 +53,87 @@ function http(token: string): Http {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** An agent's per-second connect progress line (the demo prints a fleet-wide one instead). */
+const AGENT_PROGRESS = /^hongbao agent: connected \d+\/\d+ /;
+
+interface AgentHealth {
+  connections: number;
+  workers: Array<{ connecting?: number; window?: number; failures?: number }>;
+}
+
+/** Logged-in connections of one agent (its /health), 0 when it does not answer. */
+async function agentConnections(controlUrl: string): Promise<number> {
+  try {
+    const h = (await (await fetch(`${controlUrl}/health`, { signal: AbortSignal.timeout(2000) })).json()) as AgentHealth;
+    return h.connections;
+  } catch {
+    return 0;
+  }
+}
+
+/** The fleet's connect phase on one line every few seconds: logged in, rate, in flight, failures, ETA. */
+class ConnectProgress {
+  private readonly t0 = Date.now();
+  private last = { at: Date.now(), connected: 0 };
+  private nextAt = Date.now() + PROGRESS_EVERY_MS;
+
+  constructor(
+    private readonly users: number,
+    /** Control URLs of the agents started so far (grows while they start). */
+    private readonly agents: string[],
+    private readonly log: (line: string) => void,
+  ) {}
+
+  private async health(): Promise<AgentHealth[]> {
+    const got = await Promise.all(
+      this.agents.map((url) =>
+        fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) })
+          .then((r) => r.json() as Promise<AgentHealth>)
+          .catch(() => undefined),
+      ),
+    );
+    return got.filter((h): h is AgentHealth => !!h);
+  }
+
+  async failures(): Promise<number> {
+    return (await this.health()).reduce((n, h) => n + h.workers.reduce((m, w) => m + (w.failures ?? 0), 0), 0);
+  }
+
+  async maybeReport(): Promise<void> {
+    const now = Date.now();
+    if (now < this.nextAt) return;
+    this.nextAt = now + PROGRESS_EVERY_MS;
+    const hs = await this.health();
+    let connected = 0;
+    let inFlight = 0;
+    let window = 0;
+    let failed = 0;
+    for (const h of hs) {
+      connected += h.connections;
+      for (const w of h.workers) {
+        inFlight += w.connecting ?? 0;
+        window += w.window ?? 0;
+        failed += w.failures ?? 0;
+      }
+    }
+    const rate = ((connected - this.last.connected) * 1000) / Math.max(1, now - this.last.at);
+    this.last = { at: now, connected };
+    const left = this.users - connected;
+    const eta = rate > 0 ? `ETA ${formatDuration(left / rate)}` : 'ETA unknown';
+    const unreachable = hs.length < this.agents.length ? `, ${this.agents.length - hs.length} of ${this.agents.length} agents not answering` : '';
+    this.log(
+      `connect: ${connected}/${this.users} logged in (+${Math.round(rate)}/s) after ${Math.round((now - this.t0) / 1000)} s, ` +
+        `${inFlight} handshakes in flight (window ${window}), ${failed} failed, ${eta}${unreachable}`,
+    );
+  }
+}
+
+const PROGRESS_EVERY_MS = 5000;
+
+function formatDuration(s: number): string {
+  return s >= 90 ? `${Math.round(s / 60)} min` : `${Math.ceil(s)} s`;
+}
 
 export async function runDemo(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
   const { options: o, help } = parseOptions<DemoOptions>(demoCommand, argv, env);
@@ -59,7 +147,7 @@ export async function runDemo(argv: readonly string[], env: NodeJS.ProcessEnv, i
   const ports = ephemeralPorts();
   if (ports !== null && perIp > ports) {
     throw new ConfigError(
-      `hongbao demo: --scale ${o.scale} opens ${perIp} connections per source IP but ${PORT_RANGE} offers ${ports} ports: run "sysctl -w net.ipv4.ip_local_port_range='1024 65535'" as root first`,
+      `hongbao demo: --scale ${o.scale} opens ${perIp} connections per source IP but ${PORT_RANGE} offers ${ports} ports to bind (the lowest are left to other connections): run "sysctl -w net.ipv4.ip_local_port_range='1024 65535'" as root first`,
     );
   }
   return new Demo(o, scale, env, io).run();
@@ -90,8 +178,8 @@ class Demo {
     this.io.stderr(`demo: ${line}`);
   }
 
-  private start(name: string, args: string[]): CliProcess {
-    const p = new CliProcess(name, this.io.self!, args, this.childEnv, (l) => this.io.stderr(`  [${name}] ${l}`));
+  private start(name: string, args: string[], quiet?: RegExp): CliProcess {
+    const p = new CliProcess(name, this.io.self!, args, this.childEnv, (l) => quiet?.test(l) || this.io.stderr(`  [${name}] ${l}`));
     this.procs.push(p);
     this.io.stdout(JSON.stringify({ event: 'started', name, pid: p.pid }));
     return p;
@@ -137,13 +225,29 @@ class Demo {
     }
   }
 
+  /** Awaits `p` while checking every child and printing the connect progress. */
+  private async until<T>(p: Promise<T>, progress: ConnectProgress): Promise<T> {
+    p.catch(() => undefined);
+    for (;;) {
+      const done = await Promise.race([p.then(() => true), sleep(500).then(() => false)]);
+      if (done) return p;
+      this.check();
+      await progress.maybeReport();
+    }
+  }
+
   private async experiment(): Promise<void> {
     const { scale, o } = this;
     const results = resolve(o.results);
-    this.log(`${scale.users} users on ${scale.agents} agents from ${scale.sourceIps.length} source IPs, a stub with ${scale.stubWorkers} workers; phases ${scale.phases.map((p) => `${p.qps} QPS x ${p.seconds} s`).join(', ')}`);
+    this.log(
+      `${scale.users} users on ${scale.agents} agents${scale.agentWorkers ? ` x ${scale.agentWorkers} workers` : ''} from ${scale.sourceIps.length} source IPs, ` +
+        `a stub with ${scale.stubWorkers} workers; phases ${scale.phases.map((p) => `${p.qps} QPS x ${p.seconds} s`).join(', ')}`,
+    );
 
     this.stub = this.start('stub', ['stub', '--port', '0', '--http-port', '0', '--workers', String(scale.stubWorkers)]);
-    const stub = (await this.stub.ready(30_000)) as ChildEvent & { port: number; httpPort: number };
+    // Every process is up before the first connection: starting ~150 Node processes takes the
+    // machine's CPU for a while, and a ramp that ran meanwhile would only queue handshakes.
+    const stub = (await this.stub.ready(60_000 + scale.stubWorkers * 1000)) as ChildEvent & { port: number; httpPort: number };
     const stubHttp = `http://127.0.0.1:${stub.httpPort}`;
 
     this.controller = this.start('controller', ['controller', '--port', '0', '--stub', stubHttp, '--results', results, '--ntp-serve', '0']);
@@ -151,21 +255,42 @@ class Demo {
     const ctlUrl = `http://127.0.0.1:${ctl.port}`;
     this.log(`controller ${ctlUrl}/ (open it for the live dashboard), run ${ctl.run}`);
 
+    // Agents log in one after another, as VMs brought up in turn would: the next starts when the
+    // previous one has 90 % of its users in. On one machine this keeps few processes connecting at
+    // once: each connection then costs several times less CPU than with all 68 agent workers and
+    // 64 stub workers waking each other (context switches, cold caches), so the whole is faster.
+    const controlUrls: string[] = [];
+    const progress = new ConnectProgress(scale.users, controlUrls, (line) => this.log(line));
+    const deadline = Date.now() + scale.connectTimeoutS * 1000;
+    const connectStart = Date.now();
     let first = 0;
     for (let i = 0; i < scale.agents; i++) {
       const count = share(scale.users, scale.agents, i);
       const ips = scale.sourceIps.filter((_, k) => k % scale.agents === i);
-      const args = ['agent', '--id', `agent-${String(i + 1).padStart(2, '0')}`, '--server', `ws://127.0.0.1:${stub.port}`, '--users', `${first}:${count}`];
+      const id = `agent-${String(i + 1).padStart(2, '0')}`;
+      const args = ['agent', '--id', id, '--server', `ws://127.0.0.1:${stub.port}`, '--users', `${first}:${count}`];
       args.push('--total-users', String(scale.users), '--controller', ctlUrl, '--control-port', '0', '--ntp', `127.0.0.1:${ctl.ntpPort}`, '--qps', '0');
-      args.push('--mode', o.mode, '--rule', o.rule, '--ramp', String(Math.max(1, share(o.ramp, scale.agents, i))), ...ips.flatMap((ip) => ['--source-ip', ip]));
-      this.agents.push(this.start(`agent-${String(i + 1).padStart(2, '0')}`, args));
+      args.push('--mode', o.mode, '--rule', o.rule, '--ramp', String(o.ramp), ...ips.flatMap((ip) => ['--source-ip', ip]));
+      args.push('--connect-timeout', String(scale.handshakeTimeoutMs));
+      if (scale.agentWorkers) args.push('--workers', String(scale.agentWorkers));
+      // The agents' own per-second connect progress would be a line per agent per second: the demo sums it up.
+      const agent = this.start(id, args, AGENT_PROGRESS);
+      this.agents.push(agent);
       first += count;
+      const ready = await this.until(agent.ready(60_000), progress);
+      controlUrls.push(String(ready.controlUrl));
+      if (i === scale.agents - 1) break;
+      for (;;) {
+        this.check();
+        await progress.maybeReport();
+        if ((await agentConnections(String(ready.controlUrl))) >= 0.9 * count) break;
+        if (Date.now() > deadline) throw new Error(`${id} logged in fewer than 90 % of its ${count} users within --connect-timeout ${scale.connectTimeoutS} s`);
+        await sleep(500);
+      }
     }
-    await Promise.all(this.agents.map((a) => a.ready(30_000)));
-    const connectStart = Date.now();
-    const connected = Promise.all(this.agents.map((a) => a.waitEvent('connected', scale.connectTimeoutS * 1000)));
-    while (!(await Promise.race([connected.then(() => true), sleep(500).then(() => false)]))) this.check();
-    this.log(`all ${scale.users} users logged in after ${((Date.now() - connectStart) / 1000).toFixed(1)} s`);
+    await this.until(Promise.all(this.agents.map((a) => a.waitEvent('connected', Math.max(1, deadline - Date.now())))), progress);
+    this.log(`all ${scale.users} users logged in after ${((Date.now() - connectStart) / 1000).toFixed(1)} s (${await progress.failures()} failed attempts retried)`);
+    this.io.stdout(JSON.stringify({ event: 'connected', users: scale.users, seconds: Math.round((Date.now() - connectStart) / 100) / 10 }));
 
     if (o.generatorRate > 0) {
       await this.api.call('POST', `${stubHttp}/generator`, { rate: o.generatorRate, total: o.generatorRate * 3600 });

@@ -1,4 +1,4 @@
-// Options of `hongbao demo` and the two scales of the experiment.
+// Options of `hongbao demo` and the two scales of the experiment, each with its process layout.
 import { ConfigError } from '../common/errors.ts';
 import type { CommandSpec } from '../common/options.ts';
 
@@ -7,11 +7,14 @@ export interface DemoOptions {
   phases: string | undefined;
   results: string;
   agents: number | undefined;
+  agentWorkers: number | undefined;
+  stubWorkers: number | undefined;
   users: number | undefined;
   ramp: number;
   generatorRate: number;
   senderRate: number;
   connectTimeout: number | undefined;
+  handshakeTimeout: number | undefined;
   mode: 'spread' | 'burst';
   rule: 'modulo' | 'window';
 }
@@ -26,11 +29,43 @@ export const demoCommand: CommandSpec = {
     { flag: 'phases', type: 'string', arg: 'QPS:SECONDS,...', help: 'QPS steps and how long each lasts (default from --scale: 30 s each)' },
     { flag: 'results', type: 'string', default: 'results', arg: 'DIR', help: 'folder of run outputs' },
     { flag: 'agents', type: 'int', min: 1, max: 17, arg: 'N', help: 'agents in the local fleet (default: small 3, full 17)' },
-    { flag: 'users', type: 'int', min: 1, max: 2_000_000, arg: 'N', help: 'users of the fleet instead of the scale\'s (a quick try: --users 2000 --phases 60:5,120:5)' },
-    { flag: 'ramp', type: 'int', min: 100, max: 1_000_000, default: 8000, arg: 'CONN/S', help: 'new connections per second of the whole local fleet, split over the agents (one machine accepts only so many handshakes)' },
+    { flag: 'agent-workers', type: 'int', min: 1, max: 64, arg: 'N', help: 'worker processes per agent (default: small as the agent chooses, full 4)' },
+    { flag: 'stub-workers', type: 'int', min: 1, max: 256, arg: 'N', help: 'stub worker processes (default: small 4, full 64: 4 SETs each)' },
+    {
+      flag: 'users',
+      type: 'int',
+      min: 1,
+      max: 2_000_000,
+      arg: 'N',
+      help: 'users of the fleet instead of the scale\'s, on the same process layout (a quick try: --users 2000 --phases 60:5,120:5)',
+    },
+    {
+      flag: 'ramp',
+      type: 'int',
+      min: 100,
+      max: 1_000_000,
+      default: 8000,
+      arg: 'CONN/S',
+      help: 'most new connections per second of the agent logging in (agents log in one after another; each also adapts its attempts in flight to how fast the stub answers)',
+    },
     { flag: 'generator-rate', type: 'int', min: 0, max: 100_000, default: 200, help: 'envelopes per second the generator pushes into the SET queues' },
     { flag: 'sender-rate', type: 'int', min: 0, max: 10_000, default: 20, help: 'envelopes per second the sending service creates, 3 named users each' },
-    { flag: 'connect-timeout', type: 'int', min: 10, max: 3600, arg: 'SECONDS', help: 'give up when not everyone is logged in by then (default: small 120, full 1200)' },
+    {
+      flag: 'connect-timeout',
+      type: 'int',
+      min: 10,
+      max: 7200,
+      arg: 'SECONDS',
+      help: 'give up when not everyone is logged in by then (default: 120 s plus 4 ms per user: small 324, full 4200)',
+    },
+    {
+      flag: 'handshake-timeout',
+      type: 'int',
+      min: 100,
+      max: 120_000,
+      arg: 'MS',
+      help: "one connection's connect + WebSocket handshake deadline, passed to the agents (default: small 10000, full 30000)",
+    },
     { flag: 'mode', type: 'enum', choices: ['spread', 'burst'], default: 'spread', help: 'agents spread their shakes over the first 900 ms or fire at the top of the second' },
     { flag: 'rule', type: 'enum', choices: ['modulo', 'window'], default: 'window', help: "who fires when: window (exact for any QPS) or modulo (the original's)" },
   ],
@@ -39,15 +74,27 @@ export const demoCommand: CommandSpec = {
 export interface Scale {
   users: number;
   agents: number;
+  /** Worker processes per agent; undefined: the agent's own default. */
+  agentWorkers: number | undefined;
   sourceIps: string[];
   stubWorkers: number;
   phases: Array<{ qps: number; seconds: number }>;
   connectTimeoutS: number;
+  handshakeTimeoutMs: number;
 }
 
-/** Connections a process holds at most: well below the 20000 open files of this machine. */
-export const SOCKETS_PER_PROCESS = 15000;
 export const SOURCE_IPS = Array.from({ length: 17 }, (_, i) => `127.0.0.${i + 2}`);
+
+/**
+ * The process layouts. Full: 1,020,000 users as 17 agents x 60,000 (one source address each, as
+ * 17 VMs would have) over 4 workers of 15,000 sockets each; a stub of 64 workers, so that the 256
+ * SETs split evenly (4 SETs = 15,938 users per worker, under the 20,000 open files a process may
+ * have). A scale keeps its layout when --users changes, so a small run shows how the full one behaves.
+ */
+const LAYOUTS = {
+  small: { users: 51_000, agents: 3, agentWorkers: undefined, stubWorkers: 4, handshakeTimeoutMs: 10_000 },
+  full: { users: 1_020_000, agents: 17, agentWorkers: 4, stubWorkers: 64, handshakeTimeoutMs: 30_000 },
+} as const;
 
 export function parsePhases(text: string, users: number): Array<{ qps: number; seconds: number }> {
   const phases = text.split(',').map((part) => {
@@ -64,16 +111,21 @@ export function parsePhases(text: string, users: number): Array<{ qps: number; s
 
 export function scaleOf(o: DemoOptions): Scale {
   const full = o.scale === 'full';
+  const layout = LAYOUTS[o.scale];
   // The original: 17 VMs x 60,000 users = 1,020,000 at 30k then 60k QPS. Small keeps the ratio at 1/20.
-  const users = o.users ?? (full ? 1_020_000 : 51_000);
-  const agents = o.agents ?? (full ? 17 : 3);
+  const users = o.users ?? layout.users;
+  const agents = o.agents ?? layout.agents;
   const phases = o.phases ? parsePhases(o.phases, users) : full ? [{ qps: 30_000, seconds: 60 }, { qps: 60_000, seconds: 60 }] : [{ qps: 1_500, seconds: 30 }, { qps: 3_000, seconds: 30 }];
+  if (agents > users) throw new ConfigError(`hongbao demo: --agents ${agents} is more than the ${users} users`);
   return {
     users,
     agents,
+    agentWorkers: o.agentWorkers ?? layout.agentWorkers,
     sourceIps: SOURCE_IPS,
-    stubWorkers: Math.ceil(users / SOCKETS_PER_PROCESS),
+    stubWorkers: o.stubWorkers ?? layout.stubWorkers,
     phases,
-    connectTimeoutS: o.connectTimeout ?? (full ? 1200 : 120),
+    // Connecting runs at ~1,000-2,500 users/s here: allow 4 ms per user on top of two minutes.
+    connectTimeoutS: o.connectTimeout ?? Math.ceil(120 + users * 0.004),
+    handshakeTimeoutMs: o.handshakeTimeout ?? layout.handshakeTimeoutMs,
   };
 }
