@@ -7,7 +7,8 @@
 //   header is known, so a long frame is never re-concatenated);
 // - each outgoing frame is ONE buffer (header + payload, masked on the client side) cut from a slab:
 //   one socket.write per message;
-// - client sockets read into one static per-process buffer (net `onread`), so a read allocates nothing.
+// - client sockets and adopted server sockets read into one static per-process buffer (net
+//   `onread`), so a read allocates nothing.
 //   Messages handed to onMessage are views valid only during the call: copy what you keep.
 //
 // Supported: server and client opening handshakes (no extensions, no subprotocols), opcodes
@@ -110,7 +111,7 @@ const F_OPENED = 16;
 const F_RELEASED = 32;
 
 const slab = new Slab();
-/** Client reads land here (net `onread`): processed synchronously, never retained. */
+/** Client and adopted-socket reads land here (net `onread`): processed synchronously, never retained. */
 const readBuf = Buffer.allocUnsafe(64 * 1024);
 const RAND_POOL = 8192;
 const randPool = Buffer.allocUnsafe(RAND_POOL);
@@ -226,7 +227,7 @@ export class LiteConn implements MessageConn {
       return;
     }
     const handle = socket._handle;
-    socket.removeListener('data', onSocketData);
+    socket.removeListener('data', onSocketData); // (absent on adopted sockets: they read through onread)
     socket.removeListener('close', onSocketClose);
     socket.removeListener('error', onSocketError);
     socket.removeListener('timeout', onSocketTimeout);
@@ -746,11 +747,11 @@ export function createLiteServer(o: LiteEndpointOptions & { maxConnections?: num
  */
 export function adoptLite(server: net.Server, handle: unknown): LiteConn {
   const ep = (server as LiteServer)[kEndpoint];
-  const socket = new net.Socket({ handle, readable: true, writable: true } as net.SocketConstructorOpts);
+  // Reads land in the static buffer, as on the client side: nothing is allocated per read.
+  const socket = new net.Socket({ handle, readable: true, writable: true, onread: { buffer: readBuf, callback: onClientRead } } as net.SocketConstructorOpts);
   const conn = new LiteConn(socket, ep);
   attach(socket, conn, 0);
   conn.adopted();
-  socket.on('data', onSocketData);
   ep.handler.onOpen(conn);
   return conn;
 }
