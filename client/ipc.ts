@@ -20,7 +20,6 @@ export interface WorkerInit {
   mode: Mode;
   spreadMs: number;
   spreadStepMs: number;
-  coalesceMs: number;
   /** New connections per second for this worker. */
   ramp: number;
   connectTimeoutMs: number;

@@ -36,7 +36,7 @@ import { build } from './control.ts';
 import type { ConnReport, ToParent, ToWorker, WorkerInit } from './ipc.ts';
 import { agentCommand, crossCheck, expandSourceIps, userRange, type AgentOptions } from './options.ts';
 import { checkSourceIps, defaultWorkers, preflight, readHostFacts } from './preflight.ts';
-import { autobindReserve } from '../common/limits.ts';
+import { autobindReserve, yieldToPrimary } from '../common/limits.ts';
 import { ControllerPush } from './push.ts';
 import { AgentStats, REC_FIELDS, entry } from './stats.ts';
 import { AgentWorker } from './worker.ts';
@@ -166,7 +166,6 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
         mode: o.mode,
         spreadMs: o.spreadMs,
         spreadStepMs: o.spreadStep,
-        coalesceMs: o.coalesceMs,
         ramp: Math.max(1, Math.floor(o.ramp / workers)),
         connectTimeoutMs: o.connectTimeout,
         wsImpl: o.wsImpl,
@@ -183,6 +182,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
   const fork = (slot: Slot) => {
     const w = cluster.fork({ HONGBAO_AGENT_WORKER_INDEX: String(slot.index) });
     slot.worker = w;
+    yieldToPrimary(w.process.pid);
     w.on('message', (msg: ToParent) => {
       if (msg.t === 'sec') {
         for (const [second, counters, hist, late] of msg.recs) stats.merge(second, counters, hist, late);

@@ -22,7 +22,6 @@ export interface AgentOptions {
   mode: 'spread' | 'burst';
   spreadMs: number;
   spreadStep: number;
-  coalesceMs: number;
   rule: 'modulo' | 'window';
   ramp: number;
   token: string | undefined;
@@ -104,15 +103,6 @@ export const agentCommand: CommandSpec = {
       choices: ['ws', 'lite'],
       default: 'lite',
       help: 'WebSocket client: ws (the ws package) or lite (common/wslite.ts: minimal RFC 6455 on net.Socket, less CPU and memory per connection)',
-    },
-    {
-      flag: 'coalesce-ms',
-      type: 'int',
-      min: 0,
-      max: 50,
-      default: 0,
-      arg: 'MS',
-      help: 'after handling replies a worker pauses MS before reading again, so one wake-up serves many replies (many processes on few cores); 0: off',
     },
     { flag: 'token', type: 'string', help: 'bearer token for POST routes of the control endpoint and for the controller' },
     { flag: 'id', type: 'string', help: 'agent id reported to the controller (default HOSTNAME-FIRST)' },

@@ -19,7 +19,6 @@ import { Cmd, Frame, LOGIN_OK, ShakeResult, Size, decode, encodeClaim, encodeLog
 import type { ConnReport } from './ipc.ts';
 import { R, type SecondRecs } from './stats.ts';
 import { ConnectWindow } from './window.ts';
-import { coalesce } from '../common/coalesce.ts';
 
 const kIdx = Symbol('hongbao.idx');
 const kPool = Symbol('hongbao.pool');
@@ -310,7 +309,6 @@ export class ConnectionPool {
 
   /** Hot path: one frame from the server. */
   handle(ws: AgentSocket, data: Buffer): void {
-    coalesce();
     const i = ws[kIdx];
     const err = decode(data, frame);
     const now = this.cfg.now();

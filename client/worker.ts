@@ -3,7 +3,6 @@
 // per-second deltas and connection counters at the start of every second. The parent owns the NTP
 // clock and passes the offset; the worker adds it to its own base clock (same skew, same host).
 import { preciseClock } from '../common/clock.ts';
-import { setCoalesce } from '../common/coalesce.ts';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ToParent, ToWorker, WorkerInit } from './ipc.ts';
@@ -22,7 +21,6 @@ export class AgentWorker {
     init: WorkerInit,
     private readonly toParent: (msg: ToParent) => void,
   ) {
-    setCoalesce(init.coalesceMs);
     const base = preciseClock(init.skewMs);
     this.offsetMs = init.offsetMs;
     const now = () => base() + this.offsetMs;

@@ -1,5 +1,6 @@
 // Process limits read from /proc (Linux). Node has no getrlimit.
 import { readFileSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 
 /** Soft and hard limit of open files of this process; 1024/1024 when unknown. */
 export function openFileLimit(): { soft: number; hard: number } {
@@ -29,4 +30,22 @@ export const RESERVED_FDS = 64;
  */
 export function autobindReserve(range: { portLow: number; portHigh: number }): number {
   return Math.min(1024, Math.floor((range.portHigh - range.portLow + 1) / 16));
+}
+
+/** How much nicer than its primary a worker process runs (see yieldToPrimary). */
+export const WORKER_NICE = 5;
+
+/**
+ * Lowers the scheduling priority of a worker this process just forked, so that when the machine is
+ * overloaded the primary (control endpoint, per-second stats, NTP, the stub's /stats) still gets the
+ * CPU it needs, a few ms a second, and reports the overload instead of going silent. Workers keep
+ * all the CPU nobody else wants. Best effort: a platform that refuses leaves the worker as it is.
+ */
+export function yieldToPrimary(pid: number | undefined): void {
+  if (!pid) return;
+  try {
+    setPriority(pid, Math.min(19, getPriority(0) + WORKER_NICE));
+  } catch {
+    // not permitted here: the worker keeps its priority
+  }
 }

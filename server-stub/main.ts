@@ -10,8 +10,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Socket } from 'node:net';
 import { adoptLite, createLiteServer } from '../common/wslite.ts';
-import { setCoalesce } from '../common/coalesce.ts';
-import { RESERVED_FDS, openFileLimit } from '../common/limits.ts';
+import { RESERVED_FDS, openFileLimit, yieldToPrimary } from '../common/limits.ts';
 import { F } from './fields.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { ConfigError } from '../common/errors.ts';
@@ -92,6 +91,7 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   const fork = (index: number): Worker => {
     const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index), [WORKER_ACCEPTS_ENV]: index < acceptors ? '1' : '0' });
     byIndex[index] = w;
+    yieldToPrimary(w.process.pid);
     w.on('message', (msg: ToPrimary, handle?: NativeHandle) => {
       if (msg.t === 'ho') return relay(index, msg, handle);
       if (msg.t === 'up') {
@@ -189,7 +189,6 @@ function admit(socket: Socket | undefined, worker: StubWorker): boolean {
 }
 
 async function runWorker(opts: StubOptions, index: number, accepts: boolean): Promise<number> {
-  setCoalesce(opts.coalesceMs);
   const send = (msg: ToPrimary) => process.connected && process.send!(msg);
   const handOff: HandOff = (user, handle, rest) => {
     const h = handle as NativeHandle;

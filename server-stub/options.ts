@@ -12,7 +12,6 @@ export interface StubOptions {
   token: string | undefined;
   history: number;
   acceptors: number;
-  coalesceMs: number;
 }
 
 export const stubCommand: CommandSpec = {
@@ -35,15 +34,6 @@ export const stubCommand: CommandSpec = {
       max: 256,
       default: 4,
       help: 'workers that accept new connections on the port (at most --workers); each hands a connection to the worker owning its user\'s SET',
-    },
-    {
-      flag: 'coalesce-ms',
-      type: 'int',
-      min: 0,
-      max: 50,
-      default: 0,
-      arg: 'MS',
-      help: 'after handling network input a worker pauses MS before reading again, so one wake-up serves many messages (many processes on few cores); 0: off',
     },
     { flag: 'history', type: 'int', min: 10, max: 86400, default: 3600, help: 'seconds of per-second counters kept for /stats' },
   ],

@@ -28,7 +28,6 @@ import { FIRST_SENT_ID, amountOf, setOf } from './envelopes.ts';
 import { F, N_FIELDS } from './fields.ts';
 import type { ToPrimary, ToWorker, WorkerLedger } from './ipc.ts';
 import { U32Queue } from './queue.ts';
-import { coalesce } from '../common/coalesce.ts';
 import { capOf, ownerOfSet, ownerOfUser } from './sets.ts';
 
 const kUser = Symbol('hongbao.user');
@@ -334,7 +333,6 @@ function dispatch(ws: StubSocket, data: Buffer, isBinary: boolean): void {
 
 // The lite transport's callbacks: shared by all connections of a worker, no closure per connection.
 function liteOnMessage(conn: LiteConn, data: Buffer, isBinary: boolean): void {
-  coalesce();
   dispatch(conn as unknown as StubSocket, data, isBinary);
 }
 
