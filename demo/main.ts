@@ -244,7 +244,7 @@ class Demo {
         `a stub with ${scale.stubWorkers} workers; phases ${scale.phases.map((p) => `${p.qps} QPS x ${p.seconds} s`).join(', ')}`,
     );
 
-    this.stub = this.start('stub', ['stub', '--port', '0', '--http-port', '0', '--workers', String(scale.stubWorkers)]);
+    this.stub = this.start('stub', ['stub', '--port', '0', '--http-port', '0', '--workers', String(scale.stubWorkers), '--sets', String(scale.sets)]);
     // Every process is up before the first connection: starting ~150 Node processes takes the
     // machine's CPU for a while, and a ramp that ran meanwhile would only queue handshakes.
     const stub = (await this.stub.ready(60_000 + scale.stubWorkers * 1000)) as ChildEvent & { port: number; httpPort: number };
@@ -271,7 +271,7 @@ class Demo {
       const args = ['agent', '--id', id, '--server', `ws://127.0.0.1:${stub.port}`, '--users', `${first}:${count}`];
       args.push('--total-users', String(scale.users), '--controller', ctlUrl, '--control-port', '0', '--ntp', `127.0.0.1:${ctl.ntpPort}`, '--qps', '0');
       args.push('--mode', o.mode, '--rule', o.rule, '--ramp', String(o.ramp), ...ips.flatMap((ip) => ['--source-ip', ip]));
-      args.push('--connect-timeout', String(scale.handshakeTimeoutMs));
+      args.push('--connect-timeout', String(scale.handshakeTimeoutMs), '--spread-step', String(scale.spreadStepMs));
       if (scale.agentWorkers) args.push('--workers', String(scale.agentWorkers));
       // The agents' own per-second connect progress would be a line per agent per second: the demo sums it up.
       const agent = this.start(id, args, AGENT_PROGRESS);

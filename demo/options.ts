@@ -17,6 +17,7 @@ export interface DemoOptions {
   handshakeTimeout: number | undefined;
   mode: 'spread' | 'burst';
   rule: 'modulo' | 'window';
+  spreadStep: number | undefined;
 }
 
 export const demoCommand: CommandSpec = {
@@ -28,9 +29,9 @@ export const demoCommand: CommandSpec = {
     { flag: 'scale', type: 'enum', choices: ['small', 'full'], default: 'small', help: 'small: 51,000 users, 1,500 -> 3,000 QPS (the original ratio, ~2 min); full: 1,020,000 users, 30k -> 60k QPS' },
     { flag: 'phases', type: 'string', arg: 'QPS:SECONDS,...', help: 'QPS steps and how long each lasts (default from --scale: 30 s each)' },
     { flag: 'results', type: 'string', default: 'results', arg: 'DIR', help: 'folder of run outputs' },
-    { flag: 'agents', type: 'int', min: 1, max: 17, arg: 'N', help: 'agents in the local fleet (default: small 3, full 17)' },
+    { flag: 'agents', type: 'int', min: 1, max: 26, arg: 'N', help: 'agents in the local fleet (default: small 3, full 13)' },
     { flag: 'agent-workers', type: 'int', min: 1, max: 64, arg: 'N', help: 'worker processes per agent (default: small as the agent chooses, full 4)' },
-    { flag: 'stub-workers', type: 'int', min: 1, max: 256, arg: 'N', help: 'stub worker processes (default: small 4, full 64: 4 SETs each)' },
+    { flag: 'stub-workers', type: 'int', min: 1, max: 256, arg: 'N', help: 'stub worker processes (default: small 4 of 256 SETs, full 52 of 260 SETs: 5 each)' },
     {
       flag: 'users',
       type: 'int',
@@ -68,6 +69,14 @@ export const demoCommand: CommandSpec = {
     },
     { flag: 'mode', type: 'enum', choices: ['spread', 'burst'], default: 'spread', help: 'agents spread their shakes over the first 900 ms or fire at the top of the second' },
     { flag: 'rule', type: 'enum', choices: ['modulo', 'window'], default: 'window', help: "who fires when: window (exact for any QPS) or modulo (the original's)" },
+    {
+      flag: 'spread-step',
+      type: 'int',
+      min: 1,
+      max: 100,
+      arg: 'MS',
+      help: "the agents' grid of spread offsets (default: small 10, full 100: with ~150 processes on the machine, fewer wake-ups a second)",
+    },
   ],
 };
 
@@ -78,22 +87,28 @@ export interface Scale {
   agentWorkers: number | undefined;
   sourceIps: string[];
   stubWorkers: number;
+  /** SETs of the stub: a multiple of its workers, so that every worker owns as many. */
+  sets: number;
   phases: Array<{ qps: number; seconds: number }>;
   connectTimeoutS: number;
   handshakeTimeoutMs: number;
+  spreadStepMs: number;
 }
 
-export const SOURCE_IPS = Array.from({ length: 17 }, (_, i) => `127.0.0.${i + 2}`);
+/** Loopback source addresses of the local fleet: two per agent of the full layout (~39,000 ports each). */
+export const SOURCE_IPS = Array.from({ length: 26 }, (_, i) => `127.0.0.${i + 2}`);
 
 /**
- * The process layouts. Full: 1,020,000 users as 17 agents x 60,000 (one source address each, as
- * 17 VMs would have) over 4 workers of 15,000 sockets each; a stub of 64 workers, so that the 256
- * SETs split evenly (4 SETs = 15,938 users per worker, under the 20,000 open files a process may
- * have). A scale keeps its layout when --users changes, so a small run shows how the full one behaves.
+ * The process layouts. Full: as few processes as the 20,000 open files per process allow, because on
+ * 2 cores every extra process costs memory (~40 MB before it holds a socket) and CPU per wake-up:
+ * 1,020,000 users = 13 agents x 4 workers x 19,616 sockets (two source addresses per agent), and a
+ * stub of 52 workers owning 5 of 260 SETs each (19,616 users per worker). 17 agents x 3 workers or
+ * 256 SETs on 52 workers would need more than 20,000 sockets in some process. A scale keeps its
+ * layout when --users changes, so a small run shows how the full one behaves.
  */
 const LAYOUTS = {
-  small: { users: 51_000, agents: 3, agentWorkers: undefined, stubWorkers: 4, handshakeTimeoutMs: 10_000 },
-  full: { users: 1_020_000, agents: 17, agentWorkers: 4, stubWorkers: 64, handshakeTimeoutMs: 30_000 },
+  small: { users: 51_000, agents: 3, agentWorkers: undefined, stubWorkers: 4, sets: 256, handshakeTimeoutMs: 10_000, spreadStepMs: 10 },
+  full: { users: 1_020_000, agents: 13, agentWorkers: 4, stubWorkers: 52, sets: 260, handshakeTimeoutMs: 30_000, spreadStepMs: 100 },
 } as const;
 
 export function parsePhases(text: string, users: number): Array<{ qps: number; seconds: number }> {
@@ -123,9 +138,11 @@ export function scaleOf(o: DemoOptions): Scale {
     agentWorkers: o.agentWorkers ?? layout.agentWorkers,
     sourceIps: SOURCE_IPS,
     stubWorkers: o.stubWorkers ?? layout.stubWorkers,
+    sets: layout.sets,
     phases,
     // Connecting runs at ~1,000-2,500 users/s here: allow 4 ms per user on top of two minutes.
     connectTimeoutS: o.connectTimeout ?? Math.ceil(120 + users * 0.004),
     handshakeTimeoutMs: o.handshakeTimeout ?? layout.handshakeTimeoutMs,
+    spreadStepMs: o.spreadStep ?? layout.spreadStepMs,
   };
 }
