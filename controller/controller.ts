@@ -252,7 +252,8 @@ export class Controller {
     const now = this.nowSecond();
     const at = requestedAt ?? now + this.config.leadSeconds;
     if (at <= now) throw new CodedError(400, HttpError.BAD_REQUEST, `body/at (${at}) must be after the current second ${now}`);
-    const timeout = this.config.callTimeoutMs ?? 1500;
+    // An agent may answer as late as just before the switch: on a loaded machine it can take seconds.
+    const timeout = this.config.callTimeoutMs ?? Math.max(1500, (at - now) * 1000 - 500);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
     const agents = await Promise.all(

@@ -12,6 +12,7 @@ import { helpText, parseOptions } from '../common/options.ts';
 import { share } from '../common/split.ts';
 import { demoCommand, scaleOf, type DemoOptions, type Scale } from './options.ts';
 import { CliProcess, type ChildEvent } from './processes.ts';
+import { availableKiB, formatSide, sideMemory } from './memory.ts';
 import { formatTable, type PhaseLike } from './table.ts';
 
 const PORT_RANGE = '/proc/sys/net/ipv4/ip_local_port_range';
@@ -212,6 +213,28 @@ class Demo {
     return this.interrupted ? 130 : code;
   }
 
+  /**
+   * Memory of both sides once everyone is logged in (PSS per connection, see memory.ts), logged and
+   * returned for the `connected` event; null where /proc or a /health does not tell.
+   */
+  private async memory(stubHttp: string, controlUrls: string[]) {
+    try {
+      type Health = { pid: number; connections: number; workers: Array<{ pid: number }> };
+      const stub = await this.api.call<Health>('GET', `${stubHttp}/health`);
+      const agents = await Promise.all(controlUrls.map((u) => this.api.call<Health>('GET', `${u}/health`)));
+      const pids = (h: Health) => [h.pid, ...h.workers.map((w) => w.pid)];
+      const server = sideMemory(pids(stub), stub.connections);
+      const client = sideMemory(agents.flatMap(pids), agents.reduce((n, h) => n + h.connections, 0));
+      const available = availableKiB();
+      const availableGiB = available === null ? null : Math.round((available / 1024 / 1024) * 100) / 100;
+      if (server && client) this.log(`memory: ${formatSide('stub', server)}; ${formatSide('agents', client)}; machine has ${availableGiB ?? '?'} GiB available`);
+      return { stub: server, agents: client, availableGiB };
+    } catch (err) {
+      this.log(`memory: not measured (${(err as Error).message})`);
+      return null;
+    }
+  }
+
   private check(): void {
     if (this.interrupted) throw new Error('interrupted');
     for (const p of this.procs) if (!p.running) throw new Error(`${p.name} (pid ${p.pid}) died: ${p.lastError()}`);
@@ -250,15 +273,15 @@ class Demo {
     const stub = (await this.stub.ready(60_000 + scale.stubWorkers * 1000)) as ChildEvent & { port: number; httpPort: number };
     const stubHttp = `http://127.0.0.1:${stub.httpPort}`;
 
-    this.controller = this.start('controller', ['controller', '--port', '0', '--stub', stubHttp, '--results', results, '--ntp-serve', '0']);
+    this.controller = this.start('controller', ['controller', '--port', '0', '--stub', stubHttp, '--results', results, '--ntp-serve', '0', '--lead', String(scale.leadSeconds)]);
     const ctl = (await this.controller.ready(30_000)) as ChildEvent & { port: number; ntpPort: number; run: string; runDir: string };
     const ctlUrl = `http://127.0.0.1:${ctl.port}`;
     this.log(`controller ${ctlUrl}/ (open it for the live dashboard), run ${ctl.run}`);
 
     // Agents log in one after another, as VMs brought up in turn would: the next starts when the
     // previous one has 90 % of its users in. On one machine this keeps few processes connecting at
-    // once: each connection then costs several times less CPU than with all 68 agent workers and
-    // 64 stub workers waking each other (context switches, cold caches), so the whole is faster.
+    // once: each connection then costs several times less CPU than with every agent worker and
+    // stub worker waking each other (context switches, cold caches), so the whole is faster.
     const controlUrls: string[] = [];
     const progress = new ConnectProgress(scale.users, controlUrls, (line) => this.log(line));
     const deadline = Date.now() + scale.connectTimeoutS * 1000;
@@ -290,7 +313,8 @@ class Demo {
     }
     await this.until(Promise.all(this.agents.map((a) => a.waitEvent('connected', Math.max(1, deadline - Date.now())))), progress);
     this.log(`all ${scale.users} users logged in after ${((Date.now() - connectStart) / 1000).toFixed(1)} s (${await progress.failures()} failed attempts retried)`);
-    this.io.stdout(JSON.stringify({ event: 'connected', users: scale.users, seconds: Math.round((Date.now() - connectStart) / 100) / 10 }));
+    const memory = await this.memory(stubHttp, controlUrls);
+    this.io.stdout(JSON.stringify({ event: 'connected', users: scale.users, seconds: Math.round((Date.now() - connectStart) / 100) / 10, memory }));
 
     if (o.generatorRate > 0) {
       await this.api.call('POST', `${stubHttp}/generator`, { rate: o.generatorRate, total: o.generatorRate * 3600 });
@@ -301,20 +325,34 @@ class Demo {
     this.log(`generator ${o.generatorRate} envelopes/s and sending service ${o.senderRate} envelopes/s (3 users each) on`);
 
     for (const [k, phase] of scale.phases.entries()) {
-      const change = await this.api.call<{ at: number; agents: Array<{ id: string; ok: boolean; error?: string }> }>('POST', `${ctlUrl}/qps`, { qps: phase.qps });
-      const failed = change.agents.filter((a) => !a.ok);
-      if (failed.length) throw new Error(`agents refused QPS ${phase.qps}: ${failed.map((f) => `${f.id}: ${f.error}`).join('; ')}`);
+      const change = await this.setQps(ctlUrl, phase.qps);
       this.log(`phase ${k + 1}: ${phase.qps} QPS from second ${change.at} for ${phase.seconds} s`);
       this.io.stdout(JSON.stringify({ event: 'phase', phase: k + 1, qps: phase.qps, at: change.at, seconds: phase.seconds }));
       await this.wait(change.at * 1000 + phase.seconds * 1000 - Date.now());
     }
     // Back to zero, so the run's last phase ends where the experiment does; let the last seconds
     // settle (agents push second now-2), then close the run while everyone is still up.
-    const end = await this.api.call<{ at: number }>('POST', `${ctlUrl}/qps`, { qps: 0 });
+    const end = await this.setQps(ctlUrl, 0);
     await this.wait(end.at * 1000 + 4000 - Date.now());
     this.log('closing the run: summary and charts');
     const stopped = await this.api.call<ChildEvent>('POST', `${ctlUrl}/runs/${ctl.run}/stop`, {});
     this.stopped = { ...stopped, event: 'stopped', run: stopped.id };
+  }
+
+  /**
+   * Retargets the fleet through the controller. An agent too busy to answer before the switch (an
+   * overloaded machine) makes the whole change again for a later second, up to 3 times: the agents
+   * that took the first one keep it, and the seconds in between show in the run as missed.
+   */
+  private async setQps(ctlUrl: string, qps: number): Promise<{ at: number }> {
+    for (let attempt = 1; ; attempt++) {
+      const change = await this.api.call<{ at: number; agents: Array<{ id: string; ok: boolean; error?: string }> }>('POST', `${ctlUrl}/qps`, { qps });
+      const failed = change.agents.filter((a) => !a.ok);
+      if (!failed.length) return change;
+      const why = failed.map((f) => `${f.id}: ${f.error}`).join('; ');
+      if (attempt === 3) throw new Error(`agents refused QPS ${qps} 3 times, last: ${why}`);
+      this.log(`QPS ${qps} from second ${change.at}: ${failed.length} agent(s) did not take it (${why}); asking the fleet again`);
+    }
   }
 
   /** Stops the run (charts, summary) and every child, agents first; returns the controller's "stopped" event. */

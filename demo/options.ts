@@ -23,7 +23,7 @@ export interface DemoOptions {
 export const demoCommand: CommandSpec = {
   name: 'demo',
   summary:
-    'The whole experiment on this machine: a stub, a controller with its SNTP responder and a local fleet of agents on 17 source IPs (127.0.0.2-18); connect everyone, hold QPS step 1, switch to step 2, with the envelope generator and the sending service on; then a summary table and PNG charts in results/.',
+    'The whole experiment on this machine: a stub, a controller with its SNTP responder and a local fleet of agents on 26 source IPs (127.0.0.2-27); connect everyone, hold QPS step 1, switch to step 2, with the envelope generator and the sending service on; then a summary table and PNG charts in results/.',
   usage: 'hongbao demo [--scale small|full] [--phases QPS:SECONDS,...] [--results DIR]',
   options: [
     { flag: 'scale', type: 'enum', choices: ['small', 'full'], default: 'small', help: 'small: 51,000 users, 1,500 -> 3,000 QPS (the original ratio, ~2 min); full: 1,020,000 users, 30k -> 60k QPS' },
@@ -75,7 +75,7 @@ export const demoCommand: CommandSpec = {
       min: 1,
       max: 100,
       arg: 'MS',
-      help: "the agents' grid of spread offsets (default: small 10, full 100: with ~150 processes on the machine, fewer wake-ups a second)",
+      help: "the agents' grid of spread offsets (default: small 10, full 100: with ~120 processes on the machine, fewer wake-ups a second)",
     },
   ],
 };
@@ -89,6 +89,8 @@ export interface Scale {
   stubWorkers: number;
   /** SETs of the stub: a multiple of its workers, so that every worker owns as many. */
   sets: number;
+  /** Seconds between a QPS change and the second it takes effect (the controller's --lead). */
+  leadSeconds: number;
   phases: Array<{ qps: number; seconds: number }>;
   connectTimeoutS: number;
   handshakeTimeoutMs: number;
@@ -107,8 +109,8 @@ export const SOURCE_IPS = Array.from({ length: 26 }, (_, i) => `127.0.0.${i + 2}
  * layout when --users changes, so a small run shows how the full one behaves.
  */
 const LAYOUTS = {
-  small: { users: 51_000, agents: 3, agentWorkers: undefined, stubWorkers: 4, sets: 256, handshakeTimeoutMs: 10_000, spreadStepMs: 10 },
-  full: { users: 1_020_000, agents: 13, agentWorkers: 4, stubWorkers: 52, sets: 260, handshakeTimeoutMs: 30_000, spreadStepMs: 100 },
+  small: { users: 51_000, agents: 3, agentWorkers: undefined, stubWorkers: 4, sets: 256, leadSeconds: 2, handshakeTimeoutMs: 10_000, spreadStepMs: 10 },
+  full: { users: 1_020_000, agents: 13, agentWorkers: 4, stubWorkers: 52, sets: 260, leadSeconds: 5, handshakeTimeoutMs: 30_000, spreadStepMs: 100 },
 } as const;
 
 export function parsePhases(text: string, users: number): Array<{ qps: number; seconds: number }> {
@@ -139,6 +141,7 @@ export function scaleOf(o: DemoOptions): Scale {
     sourceIps: SOURCE_IPS,
     stubWorkers: o.stubWorkers ?? layout.stubWorkers,
     sets: layout.sets,
+    leadSeconds: layout.leadSeconds,
     phases,
     // Connecting runs at ~1,000-2,500 users/s here: allow 4 ms per user on top of two minutes.
     connectTimeoutS: o.connectTimeout ?? Math.ceil(120 + users * 0.004),
