@@ -1,5 +1,5 @@
 export default {
-  files: ['test/**/*.test.ts'],
+  files: ['test/**/*.test.ts', '!test/slow/**'],
   extensions: { ts: 'module' },
   nodeArguments: ['--import=tsx'],
   timeout: '60s',

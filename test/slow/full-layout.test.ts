@@ -6,10 +6,10 @@ import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CliProcess } from '../demo/processes.ts';
-import { readSeries } from '../controller/run.ts';
-import { latestRows } from '../controller/summary.ts';
-import { CLI } from './helpers/process.ts';
+import { CliProcess } from '../../demo/processes.ts';
+import { readSeries } from '../../controller/run.ts';
+import { latestRows } from '../../controller/summary.ts';
+import { CLI } from '../helpers/process.ts';
 
 const USERS = 20_000;
 
