@@ -6,11 +6,11 @@ import { createServer } from 'node:http';
 import test from 'ava';
 import { freePort, getJson, postJson, run, startAgent, waitFor } from './agent-helpers.ts';
 
-test('pre-flight: more users per source IP than ephemeral ports exits 2 naming the fix', async (t) => {
-  const p = run(t, ['agent', '--server', 'ws://127.0.0.1:1', '--users', '0:60000', '--total-users', '60000', '--source-ip', '127.0.0.2', '--control-port', '0']);
+test('pre-flight: more users per source IP than ephemeral ports exits 2 naming the fix (more than even the widest range has)', async (t) => {
+  const p = run(t, ['agent', '--server', 'ws://127.0.0.1:1', '--users', '0:70000', '--total-users', '70000', '--source-ip', '127.0.0.2', '--control-port', '0']);
   t.is(await p.exited, 2);
   const text = p.stderr.join('\n');
-  t.regex(text, /60000 users need 60000 ephemeral ports per --source-ip address \(1 given\)/);
+  t.regex(text, /70000 users need 70000 ephemeral ports per --source-ip address \(1 given\)/);
   t.regex(text, /give at least \d+ --source-ip addresses|ip_local_port_range/);
   t.is(p.stderr.filter(Boolean).length, 1);
 });
