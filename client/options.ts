@@ -44,7 +44,7 @@ export const agentCommand: CommandSpec = {
     'hongbao agent --server ws://HOST:1025 --users FIRST:COUNT --total-users N [--source-ip IP|A-B ...] [--workers N] ' +
     '[--controller URL] [--control-port 9090] [--ntp HOST[:PORT]|off] [--qps Q] [--mode spread|burst] [--rule modulo|window]',
   options: [
-    { flag: 'server', type: 'url', protocols: ['ws:', 'wss:'], required: true, arg: 'URL', help: 'WebSocket URL of the red-envelope server' },
+    { flag: 'server', type: 'url', protocols: ['ws:', 'wss:', 'tcp:'], required: true, arg: 'URL', help: "the red-envelope server: ws://HOST:PORT (WebSocket) or tcp://HOST:PORT (the original experiment's raw-TCP framing)" },
     {
       flag: 'users',
       type: 'string',
@@ -157,8 +157,14 @@ export function crossCheck(o: AgentOptions): void {
   if (first + count > o.totalUsers) {
     throw new ConfigError(`hongbao agent: --users ${o.users} must lie within the fleet's ids 0..${o.totalUsers - 1} (--total-users ${o.totalUsers})`);
   }
-  if (o.wsImpl === 'lite' && !o.server.startsWith('ws:')) {
-    throw new ConfigError(`hongbao agent: --ws-impl lite supports ws:// servers only, got --server ${o.server}`);
+  if (o.wsImpl === 'lite' && o.server.startsWith('wss:')) {
+    throw new ConfigError(`hongbao agent: --ws-impl lite supports ws:// and tcp:// servers, not wss://: use --ws-impl ws for --server ${o.server}`);
+  }
+  if (o.wsImpl === 'ws' && o.server.startsWith('tcp:')) {
+    throw new ConfigError(`hongbao agent: --ws-impl ws speaks WebSocket only; a tcp:// server (--server ${o.server}) needs --ws-impl lite (the default)`);
+  }
+  if (o.server.startsWith('tcp:') && !new URL(o.server).port) {
+    throw new ConfigError(`hongbao agent: --server ${o.server} needs a port (tcp://HOST:PORT)`);
   }
   if (o.qps > o.totalUsers) throw new ConfigError(`hongbao agent: --qps must be an integer from 0 to ${o.totalUsers} (--total-users), got ${o.qps}`);
 }

@@ -19,6 +19,11 @@
 // closes with 1009; protocol violations (mask bit wrong for the side, RSV bits, unknown opcode,
 // fragmented or >125-byte control frame, stray continuation, bad close code) close with 1002,
 // invalid UTF-8 in a text frame or a close reason with 1007 — as `ws` does, with an onError first.
+//
+// The same connections also speak the original experiment's raw-TCP framing (`raw`, or a tcp://
+// URL): no handshake, the messages back to back, each cut by the u16 length that starts its own
+// 12-byte header; a length outside 12..min(maxPayload, 65535) reports an error (closeCode 1007, or
+// 1009 when too big) and ends the connection; close() is the TCP FIN. Release/adopt, timeouts and buffers are shared.
 import { createHash, randomFillSync } from 'node:crypto';
 import net from 'node:net';
 import { isUtf8 } from 'node:buffer';
@@ -66,6 +71,8 @@ export class LiteError extends Error {
 
 export interface LiteEndpointOptions {
   handler: LiteHandler;
+  /** Raw-TCP framing (see LiteEndpoint.raw); a client gets it from a tcp:// URL. */
+  raw?: boolean;
   /** Largest message (frame or reassembled) accepted; more closes with 1009. Default 64 KiB. */
   maxPayload?: number;
   /** Opening handshake deadline (idle time on the socket). Default 10 s. */
@@ -77,6 +84,12 @@ export interface LiteEndpointOptions {
 /** What all connections of one server or one client share. */
 interface LiteEndpoint {
   readonly isServer: boolean;
+  /**
+   * The original experiment's raw-TCP framing instead of WebSocket: no opening handshake, messages
+   * back to back on the stream, each cut by the u16 length its own header starts with (12..maxRaw
+   * bytes); closing is just the TCP FIN.
+   */
+  readonly raw: boolean;
   readonly handler: LiteHandler;
   readonly maxPayload: number;
   readonly handshakeTimeoutMs: number;
@@ -97,6 +110,8 @@ type LiteServer = net.Server & { [kEndpoint]: LiteEndpoint };
 export const MAX_HANDSHAKE_BYTES = 8 * 1024;
 const DEFAULT_MAX_PAYLOAD = 64 * 1024;
 const SLAB_FRAME_MAX = 16 * 1024;
+/** Raw TCP: the smallest message is its header (u16 length | u16 cmd | u64 seconds). */
+const RAW_HEADER_BYTES = 12;
 
 // Connection flags.
 const F_CLOSE_SENT = 1;
@@ -163,9 +178,15 @@ export class LiteConn implements MessageConn {
     return this.ep.isServer;
   }
 
+  /** Raw-TCP framing (no WebSocket). */
+  get raw(): boolean {
+    return this.ep.raw;
+  }
+
   send(data: Buffer): void {
     if (this.readyState !== ReadyState.OPEN) return;
-    writeFrame(this, 0x82, data);
+    if (this.ep.raw) writeRaw(this, data);
+    else writeFrame(this, 0x82, data);
   }
 
   /** Sends a text message (tests and tools; the protocol is binary). */
@@ -195,6 +216,14 @@ export class LiteConn implements MessageConn {
       return;
     }
     this.readyState = ReadyState.CLOSING;
+    if (this.ep.raw) {
+      // Raw TCP has no close frame: what was written goes out, then the FIN.
+      this.flags |= F_CLOSE_SENT | F_STOPPED;
+      this.closeCode = code ?? 1000;
+      this.socket.end();
+      this.socket.setTimeout(this.ep.closeTimeoutMs);
+      return;
+    }
     writeClose(this, code, reason ?? '');
     if (this.flags & F_CLOSE_RECEIVED) this.socket.end();
     else this.socket.setTimeout(this.ep.closeTimeoutMs);
@@ -275,7 +304,8 @@ export class LiteConn implements MessageConn {
     this.ep.handler.onError(this, new LiteError(message, code));
     if (this.readyState === ReadyState.OPEN) {
       this.readyState = ReadyState.CLOSING;
-      writeClose(this, code, '');
+      if (this.ep.raw) this.closeCode = code;
+      else writeClose(this, code, '');
     }
     this.socket.end();
     this.socket.setTimeout(this.ep.closeTimeoutMs);
@@ -286,6 +316,7 @@ export class LiteConn implements MessageConn {
   /** Bytes from the socket: buf[off, end). buf may be reused by the caller after return. */
   feed(buf: Buffer, off: number, end: number): void {
     if (this.flags & F_STOPPED) return;
+    if (this.ep.raw) return this.feedRaw(buf, off, end);
     if (this.readyState === ReadyState.CONNECTING) {
       off = this.ep.isServer ? this.serverHandshake(buf, off, end) : this.clientHandshake(buf, off, end);
       if (off < 0 || off >= end) return;
@@ -325,6 +356,36 @@ export class LiteConn implements MessageConn {
     } else {
       this.partial = Buffer.from(buf.subarray(used, end));
     }
+  }
+
+  /** Raw TCP: cuts buf[off, end) into messages by their u16 length; keeps an incomplete tail. */
+  private feedRaw(buf: Buffer, off: number, end: number): void {
+    const p = this.partial;
+    if (p !== null) {
+      // Join the held tail with the new bytes (rare: a message split across reads).
+      buf = Buffer.concat([p, buf.subarray(off, end)]);
+      this.partial = null;
+      off = 0;
+      end = buf.length;
+    }
+    const max = Math.min(this.ep.maxPayload, 65535);
+    while (end - off >= 2) {
+      const len = buf.readUInt16BE(off);
+      if (len < RAW_HEADER_BYTES || len > max) {
+        // As over WebSocket: 1009 for too big, 1007 for what cannot be a message.
+        this.fail(len > max ? 1009 : 1007, `message length ${len} is outside ${RAW_HEADER_BYTES}..${max}`);
+        return;
+      }
+      if (end - off < len) break;
+      const start = off;
+      off += len;
+      if (this.readyState === ReadyState.OPEN) this.ep.handler.onMessage(this, buf.subarray(start, off), true);
+      if (this.flags & F_STOPPED) {
+        if (this.flags & F_RELEASED) this.keepRest(buf, off, end);
+        return;
+      }
+    }
+    if (off < end) this.partial = Buffer.from(buf.subarray(off, end));
   }
 
   /**
@@ -584,7 +645,16 @@ export class LiteConn implements MessageConn {
 
   /** Client: TCP connected; sends the upgrade request. */
   connected(): void {
-    this.socket.write(this.ep.requestHead + this.key + '\r\n\r\n', 'latin1');
+    if (this.ep.raw) this.opened();
+    else this.socket.write(this.ep.requestHead + this.key + '\r\n\r\n', 'latin1');
+  }
+
+  /** Raw TCP: open as soon as the TCP connection is (no opening handshake). */
+  opened(): void {
+    this.socket.setTimeout(0);
+    this.readyState = ReadyState.OPEN;
+    this.flags |= F_OPENED;
+    this.ep.handler.onOpen(this);
   }
 
   timedOut(): void {
@@ -618,6 +688,14 @@ export class LiteConn implements MessageConn {
   setKey(key: string): void {
     this.key = key;
   }
+}
+
+/** Raw TCP: the message as it is (it carries its own length), copied so the caller may reuse it. */
+function writeRaw(conn: LiteConn, data: Buffer): void {
+  const n = data.length;
+  const out = n <= SLAB_FRAME_MAX ? slab.take(n) : Buffer.allocUnsafe(n);
+  data.copy(out, 0);
+  conn.socket.write(out);
 }
 
 /** Writes one frame as one buffer (slab slice), masked on the client side. */
@@ -705,8 +783,10 @@ function onClientConnect(this: net.Socket): void {
 
 function onServerConnection(this: net.Server, socket: net.Socket): void {
   const ep = (this as LiteServer)[kEndpoint];
-  attach(socket, new LiteConn(socket, ep), ep.handshakeTimeoutMs);
+  const conn = new LiteConn(socket, ep);
+  attach(socket, conn, ep.handshakeTimeoutMs);
   socket.on('data', onSocketData);
+  if (ep.raw) conn.opened();
 }
 
 /** Binds a connection to its socket and arms the listeners and handshake timeout both roles share. */
@@ -723,6 +803,7 @@ function endpoint(isServer: boolean, o: LiteEndpointOptions, host = '', port = 0
     isServer,
     handler: o.handler,
     maxPayload: o.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+    raw: o.raw ?? false,
     handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
     closeTimeoutMs: o.closeTimeoutMs ?? 10_000,
     host,
@@ -762,9 +843,11 @@ export class LiteClient {
 
   constructor(url: string, o: LiteEndpointOptions) {
     const u = new URL(url);
-    if (u.protocol !== 'ws:') throw new Error(`the lite WebSocket client supports ws:// URLs only, got ${url}`);
+    if (u.protocol !== 'ws:' && u.protocol !== 'tcp:') throw new Error(`the lite client supports ws:// and tcp:// URLs only, got ${url}`);
+    if (u.protocol === 'tcp:' && !u.port) throw new Error(`a tcp:// server URL needs a port, got ${url}`);
     const port = u.port ? Number(u.port) : 80;
     const host = u.hostname.replace(/^\[|\]$/g, '');
+    if (u.protocol === 'tcp:') o = { ...o, raw: true };
     const head =
       `GET ${u.pathname || '/'}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: `;

@@ -7,8 +7,8 @@ export type ToWorker =
   | { t: 'claimed'; req: number; id: number; amount: number }
   | { t: 'chat'; from: number; to: number; text: string }
   | { t: 'audit'; req: number }
-  /** Adopt the connection whose native handle comes with this message: user `u`, unread bytes `r` (base64). */
-  | { t: 'adopt'; u: number; r?: string };
+  /** Adopt the connection whose native handle comes with this message: user `u`, unread bytes `r` (base64), `k` 1 for raw TCP. */
+  | { t: 'adopt'; u: number; r?: string; k?: 1 };
 
 /** Cumulative envelope counts a worker reports for the audit. */
 export interface WorkerLedger {
@@ -23,9 +23,9 @@ export interface WorkerLedger {
 /** Worker -> primary. */
 export type ToPrimary =
   /** Set up (an acceptor: listening on `port`); 0 for a worker that only adopts. */
-  | { t: 'up'; port: number }
+  | { t: 'up'; port: number; tcpPort?: number }
   /** A released connection (its handle comes with the message) for the worker owning user `u`'s SET. */
-  | { t: 'ho'; u: number; r?: string }
+  | { t: 'ho'; u: number; r?: string; k?: 1 }
   | {
       t: 'sec';
       upTo: number;

@@ -8,9 +8,10 @@
 // accepted by a worker that does not own the user's SET is released and its socket handle passed,
 // through the primary, to the owner, which answers the login and serves it from then on.
 import cluster, { type Worker } from 'node:cluster';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { adoptLite, createLiteServer } from '../common/wslite.ts';
 import { RESERVED_FDS, openFileLimit, yieldToPrimary } from '../common/limits.ts';
+import { MAX_MESSAGE_BYTES } from '../common/wire.ts';
 import { F } from './fields.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { ConfigError } from '../common/errors.ts';
@@ -70,12 +71,13 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   const byIndex: Array<Worker | undefined> = new Array(opts.workers).fill(undefined);
   let stopping = false;
   let wsPort = 0;
+  let tcpPort: number | undefined;
 
   // Each worker accepts on the shared socket itself; the primary only holds it (SCHED_NONE).
   cluster.schedulingPolicy = cluster.SCHED_NONE;
 
   /** Passes a released connection to the worker owning its user's SET; drops it when that one is down. */
-  const relay = (from: number, msg: { u: number; r?: string }, handle: NativeHandle | undefined) => {
+  const relay = (from: number, msg: { u: number; r?: string; k?: 1 }, handle: NativeHandle | undefined) => {
     if (!handle) return;
     const to = core.ownerOf(msg.u);
     const w = byIndex[to];
@@ -85,7 +87,7 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
       return;
     }
     // Closed here once written to the owner's channel (the owner holds its own descriptor then).
-    w.send({ t: 'adopt', u: msg.u, r: msg.r } satisfies ToWorker, handle as never, undefined, () => handle.close());
+    w.send({ t: 'adopt', u: msg.u, r: msg.r, ...(msg.k ? { k: msg.k } : {}) } satisfies ToWorker, handle as never, undefined, () => handle.close());
   };
 
   const fork = (index: number): Worker => {
@@ -96,6 +98,7 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
       if (msg.t === 'ho') return relay(index, msg, handle);
       if (msg.t === 'up') {
         if (msg.port) wsPort = msg.port;
+        if (msg.tcpPort) tcpPort = msg.tcpPort;
         core.workerUp(index, { pid: w.process.pid ?? 0, send: (m: ToWorker) => w.isConnected() && w.send(m) });
         w.emit('hongbao:up');
         return;
@@ -133,9 +136,9 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   const httpPort = (app.server.address() as { port: number }).port;
   const stopTick = everyAligned(1000 / TICKS_PER_SECOND, 1, () => core.tick());
   const stopNic = everyAligned(1000, 2, () => core.sampleNic());
-  io.stdout(JSON.stringify({ event: 'listening', port: wsPort, httpPort, host: opts.host, pid: process.pid, workers: byIndex.map((w) => w?.process.pid ?? 0), acceptors, iface }));
+  io.stdout(JSON.stringify({ event: 'listening', port: wsPort, ...(tcpPort ? { tcpPort } : {}), httpPort, host: opts.host, pid: process.pid, workers: byIndex.map((w) => w?.process.pid ?? 0), acceptors, iface }));
   io.stderr(
-    `hongbao stub: ws://${opts.host}:${wsPort} with ${opts.workers} worker(s) (${acceptors} accepting), http://${opts.host}:${httpPort}, ` +
+    `hongbao stub: ws://${opts.host}:${wsPort}${tcpPort ? ` and tcp://${opts.host}:${tcpPort}` : ''} with ${opts.workers} worker(s) (${acceptors} accepting), http://${opts.host}:${httpPort}, ` +
       `${opts.sets} SETs, max ${opts.maxQps} served/s`,
   );
 
@@ -190,22 +193,28 @@ function admit(socket: Socket | undefined, worker: StubWorker): boolean {
 
 async function runWorker(opts: StubOptions, index: number, accepts: boolean): Promise<number> {
   const send = (msg: ToPrimary) => process.connected && process.send!(msg);
-  const handOff: HandOff = (user, handle, rest) => {
+  const handOff: HandOff = (user, handle, rest, raw) => {
     const h = handle as NativeHandle;
     if (!process.connected) return h.close();
-    process.send!({ t: 'ho', u: user, r: rest ? rest.toString('base64') : undefined } satisfies ToPrimary, h as never, undefined, () => h.close());
+    const msg: ToPrimary = { t: 'ho', u: user, r: rest ? rest.toString('base64') : undefined, ...(raw ? { k: 1 as const } : {}) };
+    process.send!(msg, h as never, undefined, () => h.close());
   };
   const worker = new StubWorker({ index, workers: opts.workers, sets: opts.sets, maxQps: opts.maxQps }, send, opts.workers > 1 ? handOff : undefined);
   socketCap = openFileLimit().soft - RESERVED_FDS;
-  const server = createLiteServer({ handler: liteHandler(worker), maxPayload: MAX_PAYLOAD });
-  server.on('connection', (socket: Socket) => {
-    if (!admit(socket, worker)) socket.destroy();
-  });
+  const handler = liteHandler(worker);
+  const server = createLiteServer({ handler, maxPayload: MAX_PAYLOAD });
+  // The original's raw-TCP framing: same handler, so the same SETs, counters and hand-over.
+  const tcpServer = createLiteServer({ handler, maxPayload: MAX_MESSAGE_BYTES, raw: true });
+  for (const s of [server, tcpServer]) {
+    s.on('connection', (socket: Socket) => {
+      if (!admit(socket, worker)) socket.destroy();
+    });
+  }
   process.on('message', (msg: ToWorker, handle?: NativeHandle) => {
     if (msg.t !== 'adopt') return worker.receive(msg);
     if (!handle) return;
     if (!admit(undefined, worker)) return handle.close();
-    const conn = adoptLite(server, handle);
+    const conn = adoptLite(msg.k ? tcpServer : server, handle);
     conn.socket.once('close', onSocketClose);
     worker.adopt(conn, msg.u, msg.r ? Buffer.from(msg.r, 'base64') : null);
   });
@@ -213,18 +222,24 @@ async function runWorker(opts: StubOptions, index: number, accepts: boolean): Pr
   return new Promise<number>((resolve) => {
     const stop = () => {
       stopFlush();
-      if (accepts && server.listening) server.close();
+      for (const s of [server, tcpServer]) if (s.listening) s.close();
       resolve(0);
     };
     if (accepts) {
-      server.once('listening', () => send({ t: 'up', port: (server.address() as { port: number }).port }));
-      server.once('error', (err: Error) => {
-        if (server.listening) return;
-        process.stderr.write(`hongbao stub: cannot listen on ${opts.host}:${opts.port}: ${err.message}\n`);
-        stopFlush();
-        resolve(2);
-      });
-      server.listen({ port: opts.port, host: opts.host, backlog: 8192 });
+      const listen = (s: Server, port: number) =>
+        new Promise<number>((ok, fail) => {
+          s.once('listening', () => ok((s.address() as { port: number }).port));
+          s.once('error', (err: Error) => fail(new Error(`cannot listen on ${opts.host}:${port}: ${err.message}`)));
+          s.listen({ port, host: opts.host, backlog: 8192 });
+        });
+      Promise.all([listen(server, opts.port), opts.tcpPort === undefined ? Promise.resolve(undefined) : listen(tcpServer, opts.tcpPort)]).then(
+        ([port, tcpPort]) => send({ t: 'up', port, tcpPort }),
+        (err: Error) => {
+          process.stderr.write(`hongbao stub: ${err.message}\n`);
+          stopFlush();
+          resolve(2);
+        },
+      );
     } else {
       send({ t: 'up', port: 0 });
     }

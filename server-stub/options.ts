@@ -3,6 +3,7 @@ import type { CommandSpec } from '../common/options.ts';
 
 export interface StubOptions {
   port: number;
+  tcpPort: number | undefined;
   httpPort: number;
   host: string;
   workers: number;
@@ -20,6 +21,14 @@ export const stubCommand: CommandSpec = {
   usage: 'hongbao stub [--port 1025] [--http-port 8989] [--host 127.0.0.1] [--workers N] [--sets 256] [--max-qps 65000]',
   options: [
     { flag: 'port', type: 'int', min: 0, max: 65535, default: 1025, help: 'WebSocket port (0 picks a free one)' },
+    {
+      flag: 'tcp-port',
+      type: 'int',
+      min: 0,
+      max: 65535,
+      arg: 'PORT',
+      help: "also accept the original experiment's raw-TCP framing on PORT (0 picks a free one; default: off)",
+    },
     { flag: 'http-port', type: 'int', min: 0, max: 65535, default: 8989, help: 'HTTP port of /stats, /metrics, /health, /audit, /generator, /sender' },
     { flag: 'host', type: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for a real fleet)' },
     { flag: 'workers', type: 'int', min: 1, max: 256, default: 1, help: 'worker processes holding connections (each below the 20000 fd limit)' },

@@ -4,7 +4,7 @@
 // login names a user of a SET owned elsewhere, the connection is released (its socket handle goes
 // to the owning worker through the primary) and that worker adopts it and answers the login.
 // Listeners are module-level functions; a connection's state lives on the socket under symbols.
-import { ReadyState, type LiteConn, type LiteHandler, type MessageConn } from '../common/wslite.ts';
+import { ReadyState, type LiteConn, type LiteError, type LiteHandler, type MessageConn } from '../common/wslite.ts';
 import { WireError, closeCodeFor, wireErrorName } from '../common/errors.ts';
 import { Slab } from '../common/slab.ts';
 import {
@@ -49,7 +49,7 @@ export interface WorkerConfig {
 }
 
 /** Where a released connection goes: the primary passes it to the worker owning the user's SET. */
-export type HandOff = (user: number, handle: unknown, rest: Buffer | null) => void;
+export type HandOff = (user: number, handle: unknown, rest: Buffer | null, raw: boolean) => void;
 
 const frame = new Frame();
 
@@ -318,7 +318,7 @@ export class StubWorker {
   released(ws: StubSocket, user: number, handle: unknown, rest: Buffer | null): void {
     this.connections--;
     this.handedOver++;
-    this.handOff!(user, handle, rest);
+    this.handOff!(user, handle, rest, (ws as unknown as LiteConn).raw);
   }
 }
 
@@ -341,9 +341,14 @@ function liteOnClose(conn: LiteConn): void {
   ws[kWorker].closed(ws);
 }
 
-function liteOnError(conn: LiteConn): void {
-  // The transport closes with 1002/1007/1009 itself (e.g. a frame over maxPayload); count it.
+function liteOnError(conn: LiteConn, err: LiteError): void {
   const ws = conn as unknown as StubSocket;
+  // Raw TCP: a length field no message can have. The framing still allows one message back, so the
+  // client learns why before the FIN (over WebSocket the close code says it).
+  if (conn.raw && conn.readyState === ReadyState.OPEN && ws[kWorker]) {
+    return ws[kWorker].reject(ws, err.closeCode === 1009 ? WireError.TOO_BIG : WireError.SHORT_FRAME, err.message);
+  }
+  // The transport closes with 1002/1007/1009 itself (e.g. a frame over maxPayload); count it.
   ws[kWorker]?.bump(F.errors);
 }
 

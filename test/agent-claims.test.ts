@@ -4,10 +4,12 @@
 import test from 'ava';
 import { getJson, postJson, startAgent, startStub, waitFor } from './agent-helpers.ts';
 
-test('notices naming agent users are claimed once; recorded amounts sum to the sent amounts', async (t) => {
+for (const transport of ['ws', 'tcp'] as const) {
+test(`notices naming agent users are claimed once; recorded amounts sum to the sent amounts (${transport})`, async (t) => {
   t.timeout(30_000);
-  const stub = await startStub(t, 2);
-  const common = ['--server', `ws://127.0.0.1:${stub.port}`, '--total-users', '400', '--workers', '1'];
+  const stub = await startStub(t, 2, 0, ['--tcp-port', '0']);
+  const server = transport === 'tcp' ? `tcp://127.0.0.1:${stub.tcpPort}` : `ws://127.0.0.1:${stub.port}`;
+  const common = ['--server', server, '--total-users', '400', '--workers', '1'];
   const agents = await Promise.all([
     startAgent(t, [...common, '--users', '0:200', '--source-ip', '127.0.0.2']),
     startAgent(t, [...common, '--users', '200:200', '--source-ip', '127.0.0.3']),
@@ -33,3 +35,4 @@ test('notices naming agent users are claimed once; recorded amounts sum to the s
   t.is(totals.claims, 90); // 30 envelopes x 3 named users, each claims exactly once
   t.is(audit.sender.claims, 90);
 });
+}

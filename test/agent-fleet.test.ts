@@ -1,5 +1,5 @@
-// N agents x M workers x several 127.0.0.x source IPs against the real stub: the stub's per-second
-// shakes are exactly the fleet QPS under both rules, and a QPS change with `at` lands in that same
+// N agents x M workers x several 127.0.0.x source IPs against the real stub, over WebSocket and over
+// the original raw-TCP framing: the stub's per-second shakes are exactly the fleet QPS under both rules, and a QPS change with `at` lands in that same
 // second for every agent (no coordinator: each agent computes its own share).
 import test, { type ExecutionContext } from 'ava';
 import { getJson, postJson, startAgent, startStub, stubShakes, type Agent } from './agent-helpers.ts';
@@ -14,9 +14,9 @@ interface AgentStatsBody {
   seconds: Array<{ second: number; sent: number; answered: number; missed: number; errors: number; p99Ms: number; maxMs: number }>;
 }
 
-async function fleet(t: ExecutionContext, rule: string, mode: string) {
-  const stub = await startStub(t, 2);
-  const server = `ws://127.0.0.1:${stub.port}`;
+async function fleet(t: ExecutionContext, rule: string, mode: string, transport: 'ws' | 'tcp' = 'ws') {
+  const stub = await startStub(t, 2, 0, transport === 'tcp' ? ['--tcp-port', '0'] : []);
+  const server = transport === 'tcp' ? `tcp://127.0.0.1:${stub.tcpPort}` : `ws://127.0.0.1:${stub.port}`;
   const common = ['--server', server, '--total-users', String(N), '--workers', '2', '--rule', rule, '--mode', mode, '--spread-ms', '500', '--ramp', '3000'];
   const agents: Agent[] = await Promise.all([
     startAgent(t, [...common, '--users', '0:1200', '--source-ip', '127.0.0.2-127.0.0.4', '--id', 'a'], { HONGBAO_TOKEN: TOKEN }),
@@ -83,6 +83,26 @@ test.serial('modulo rule, burst: exact totals when QPS divides N, switching in t
   const want = await phases(agents, [
     [600, 3],
     [800, 3],
+  ]);
+  await check(t, stub.httpPort, agents, want);
+});
+
+test.serial('tcp transport, window rule, burst: agents on tcp:// against the stub\'s --tcp-port, exact totals', async (t) => {
+  t.timeout(45_000);
+  const { stub, agents } = await fleet(t, 'window', 'burst', 'tcp');
+  const want = await phases(agents, [
+    [900, 3],
+    [1700, 3],
+  ]);
+  await check(t, stub.httpPort, agents, want);
+});
+
+test.serial('tcp transport, modulo rule, spread: exact totals when QPS divides N, switching in the same second', async (t) => {
+  t.timeout(45_000);
+  const { stub, agents } = await fleet(t, 'modulo', 'spread', 'tcp');
+  const want = await phases(agents, [
+    [600, 3],
+    [1200, 3],
   ]);
   await check(t, stub.httpPort, agents, want);
 });

@@ -125,12 +125,14 @@ export interface Stub {
   proc: Proc;
   port: number;
   httpPort: number;
+  /** The raw-TCP port (the stub was started with --tcp-port). */
+  tcpPort?: number;
 }
 
-export async function startStub(t: ExecutionContext, workers: number, port = 0): Promise<Stub> {
-  const proc = run(t, ['stub', '--port', String(port), '--http-port', '0', '--workers', String(workers)]);
+export async function startStub(t: ExecutionContext, workers: number, port = 0, extra: string[] = []): Promise<Stub> {
+  const proc = run(t, ['stub', '--port', String(port), '--http-port', '0', '--workers', String(workers), ...extra]);
   const ev = await proc.event('listening');
-  return { proc, port: ev.port as number, httpPort: ev.httpPort as number };
+  return { proc, port: ev.port as number, httpPort: ev.httpPort as number, tcpPort: ev.tcpPort as number | undefined };
 }
 
 export interface StubSecond {

@@ -11,18 +11,21 @@ interface Sec {
   answered: number;
 }
 
-test.serial('reconnects after a stub restart with backoff, no catch-up burst, outage counted as missed', async (t) => {
+for (const transport of ['ws', 'tcp'] as const) {
+test.serial(`reconnects after a stub restart with backoff, no catch-up burst, outage counted as missed (${transport})`, async (t) => {
   t.timeout(45_000);
+  // Over tcp:// the WebSocket port is any free one and the raw-TCP port is the fixed one.
   const port = await freePort();
-  const first = await startStub(t, 1, port);
+  const stubArgs = (): [number, string[]] => (transport === 'ws' ? [port, []] : [0, ['--tcp-port', String(port)]]);
+  const first = await startStub(t, 1, ...stubArgs());
   const Q = 250;
-  const a = await startAgent(t, ['--server', `ws://127.0.0.1:${port}`, '--total-users', '500', '--users', '0:500', '--workers', '2', '--source-ip', '127.0.0.2-3', '--qps', String(Q), '--spread-ms', '500']);
+  const a = await startAgent(t, ['--server', `${transport}://127.0.0.1:${port}`, '--total-users', '500', '--users', '0:500', '--workers', '2', '--source-ip', '127.0.0.2-3', '--qps', String(Q), '--spread-ms', '500']);
   await a.proc.event('connected', 20000);
   await sleep(1500);
   const killedAt = Math.floor(Date.now() / 1000);
   await first.proc.kill('SIGKILL');
   await sleep(2000);
-  const second = await startStub(t, 1, port);
+  const second = await startStub(t, 1, ...stubArgs());
   const restartedAt = Math.floor(Date.now() / 1000);
   await waitFor('all 500 users back on the new stub', async () => (await stubStats(second.httpPort)).connections === 500, 20_000);
   const backAt = Math.floor(Date.now() / 1000) + 1;
@@ -42,6 +45,7 @@ test.serial('reconnects after a stub restart with backoff, no catch-up burst, ou
   t.true(health.workers.reduce((n, w) => n + w.failures, 0) > 0, 'failed attempts were counted');
   t.true(a.proc.stderr.some((l) => /errors by source IP: 127\.0\.0\.[23]=\d+/.test(l)), a.proc.stderr.join('\n'));
 });
+}
 
 test.serial('a worker that dies is restarted and its users log in again', async (t) => {
   t.timeout(30_000);

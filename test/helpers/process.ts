@@ -62,6 +62,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 
 export interface StubReady {
   port: number;
+  /** With --tcp-port: the raw-TCP port. */
+  tcpPort?: number;
   httpPort: number;
   pid: number;
   workers: number[];

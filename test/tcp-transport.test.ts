@@ -1,0 +1,201 @@
+// The original experiment's raw-TCP framing: common/wslite.ts in raw mode (no handshake, messages back
+// to back, cut by the u16 length of their own header) and the stub's --tcp-port, with real sockets.
+import test from 'ava';
+import net from 'node:net';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { LiteClient, createLiteServer, type LiteConn, type LiteError, type LiteHandler } from '../common/wslite.ts';
+import { WireError } from '../common/errors.ts';
+import {
+  Cmd,
+  Frame,
+  ShakeResult,
+  decode,
+  encodeChat,
+  encodeClaim,
+  encodeClaimReply,
+  encodeError,
+  encodeLogin,
+  encodeLoginReply,
+  encodeNotice,
+  encodeShake,
+  encodeShakeReply,
+  frame,
+} from '../common/wire.ts';
+import { startStub, waitFor } from './helpers/process.ts';
+
+/** One message of every command of the protocol, as the raw stream carries them. */
+const EVERY = [
+  frame((b, o) => encodeLogin(b, o, 1, 7)),
+  frame((b, o) => encodeLoginReply(b, o, 1, 7, 0)),
+  frame((b, o) => encodeShake(b, o, 2, 7)),
+  frame((b, o) => encodeShakeReply(b, o, 2, 7, ShakeResult.WON, 11, 1234)),
+  frame((b, o) => encodeNotice(b, o, 3, 2 ** 31, 1000, [7, 8, 9])),
+  frame((b, o) => encodeClaim(b, o, 3, 7, 2 ** 31)),
+  frame((b, o) => encodeClaimReply(b, o, 3, 2 ** 31, 333)),
+  frame((b, o) => encodeChat(b, o, 4, 7, 8, 'hello 🧧')),
+  frame((b, o) => encodeError(b, o, 5, WireError.UNKNOWN_CMD, 'UNKNOWN_CMD: test')),
+];
+
+class Recorder implements LiteHandler {
+  readonly opened: LiteConn[] = [];
+  readonly messages: Buffer[] = [];
+  readonly errors: LiteError[] = [];
+  closed = 0;
+  onOpen(conn: LiteConn): void {
+    this.opened.push(conn);
+  }
+  onMessage(_conn: LiteConn, data: Buffer): void {
+    this.messages.push(Buffer.from(data));
+  }
+  onError(_conn: LiteConn, err: LiteError): void {
+    this.errors.push(err);
+  }
+  onClose(): void {
+    this.closed++;
+  }
+}
+
+async function rawServer(t: { teardown: (f: () => void) => void }) {
+  const rec = new Recorder();
+  const server = createLiteServer({ handler: rec, raw: true, maxPayload: 4096 });
+  const sockets: net.Socket[] = [];
+  server.on('connection', (s: net.Socket) => sockets.push(s));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return { rec, port: (server.address() as AddressInfo).port };
+}
+
+test('tcp framing: every message type, cut at every byte boundary and byte by byte, arrives whole', async (t) => {
+  const { rec, port } = await rawServer(t);
+  const clientRec = new Recorder();
+  const client = new LiteClient(`tcp://127.0.0.1:${port}`, { handler: clientRec });
+  const c = client.connect();
+  t.teardown(() => c.terminate());
+  await waitFor('both ends open', async () => rec.opened.length === 1 && clientRec.opened.length === 1);
+  const conn = rec.opened[0];
+  const stream = Buffer.concat(EVERY);
+  for (let cut = 0; cut <= stream.length; cut++) {
+    const before = rec.messages.length;
+    const b = Buffer.from(stream);
+    conn.feed(b, 0, cut);
+    conn.feed(b, cut, b.length);
+    t.deepEqual(rec.messages.slice(before), EVERY, `cut at ${cut}`);
+  }
+  const before = rec.messages.length;
+  for (let i = 0; i < stream.length; i++) conn.feed(stream, i, i + 1);
+  t.deepEqual(rec.messages.slice(before), EVERY, 'byte by byte');
+  // Every message decodes as what it was (the framing neither adds nor removes a byte).
+  const f = new Frame();
+  t.deepEqual(
+    rec.messages.slice(before).map((m) => (decode(m, f), f.cmd)),
+    [Cmd.LOGIN, Cmd.LOGIN_REPLY, Cmd.SHAKE, Cmd.SHAKE_REPLY, Cmd.NOTICE, Cmd.CLAIM, Cmd.CLAIM_REPLY, Cmd.CHAT, Cmd.ERROR],
+  );
+  // The other way: what the server sends reaches the client as the same messages, in order.
+  for (const m of EVERY) conn.send(m);
+  await waitFor('client got every message', async () => clientRec.messages.length === EVERY.length);
+  t.deepEqual(clientRec.messages, EVERY);
+  t.is(rec.errors.length + clientRec.errors.length, 0);
+});
+
+test('tcp framing: a length no message can have is an error and a closed connection, never a hang', async (t) => {
+  const { rec, port } = await rawServer(t);
+  for (const [bytes, code, why] of [
+    [[0, 3, 0, 0], 1007, /length 3 is outside 12\.\.4096/],
+    [[0xff, 0xff], 1009, /length 65535 is outside 12\.\.4096/],
+  ] as const) {
+    const s = net.connect(port, '127.0.0.1');
+    t.teardown(() => s.destroy());
+    await once(s, 'connect');
+    s.write(Buffer.from(bytes));
+    await once(s, 'end');
+    const err = rec.errors.at(-1)!;
+    t.is(err.closeCode, code);
+    t.regex(err.message, why);
+  }
+  await waitFor('both closed', async () => rec.closed === 2);
+});
+
+/** A raw-TCP client of the stub: what it received, decoded. */
+async function tcpClient(t: { teardown: (f: () => void) => void }, port: number) {
+  const s = net.connect(port, '127.0.0.1');
+  t.teardown(() => s.destroy());
+  await once(s, 'connect');
+  let got = Buffer.alloc(0);
+  let ended = false;
+  s.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+  s.on('end', () => (ended = true));
+  const messages = () => {
+    const out: Array<{ cmd: number; userId: number; result: number; code: number; text: string }> = [];
+    const f = new Frame();
+    for (let off = 0; off + 2 <= got.length; ) {
+      const len = got.readUInt16BE(off);
+      if (off + len > got.length) break;
+      decode(got.subarray(off, off + len), f);
+      out.push({ cmd: f.cmd, userId: f.userId, result: f.result, code: f.code, text: f.text });
+      off += len;
+    }
+    return out;
+  };
+  return { s, messages, ended: () => ended };
+}
+
+test('stub --tcp-port: login and shakes over raw TCP, pipelined behind the login across a hand-over; bad input closes one connection', async (t) => {
+  t.timeout(30_000);
+  const stub = await startStub(t, ['--workers', '2', '--tcp-port', '0']);
+  const port = stub.ready.tcpPort!;
+  t.true(port > 0);
+  // Login and two shakes in one write: users 0..3 belong to both workers, so some are handed over
+  // with the shakes still unread.
+  const clients = await Promise.all([0, 1, 2, 3].map((u) => tcpClient(t, port)));
+  clients.forEach((c, u) =>
+    c.s.write(Buffer.concat([frame((b, o) => encodeLogin(b, o, 1, u)), frame((b, o) => encodeShake(b, o, 1, u)), frame((b, o) => encodeShake(b, o, 1, u))])),
+  );
+  for (const [u, c] of clients.entries()) {
+    const ms = await waitFor(`user ${u}: login reply and 2 shake replies`, async () => (c.messages().length >= 3 ? c.messages() : undefined));
+    t.deepEqual(
+      ms.map((m) => [m.cmd, m.userId]),
+      [
+        [Cmd.LOGIN_REPLY, u],
+        [Cmd.SHAKE_REPLY, u],
+        [Cmd.SHAKE_REPLY, u],
+      ],
+    );
+  }
+  const health = (await stub.get('/health')).body;
+  t.is(health.connections, 4);
+  t.true(health.workers.reduce((n: number, w: { adopted: number }) => n + w.adopted, 0) > 0, 'some connections were handed over');
+
+  // Bad input, each on its own connection: an error message where the framing allows one, then the FIN.
+  const cases: Array<[string, Buffer, number]> = [
+    ['a length field shorter than the header', Buffer.from([0, 5, 0, 1, 0, 0, 0, 0]), WireError.SHORT_FRAME],
+    ['a message over the 4 KiB limit', Buffer.from([0x20, 0x00, 0, 1]), WireError.TOO_BIG],
+    ['an unknown cmd', (() => {
+      const m = frame((b, o) => encodeShake(b, o, 1, 50));
+      m.writeUInt16BE(77, 2);
+      return m;
+    })(), WireError.UNKNOWN_CMD],
+    ['a length that lies about the body', (() => {
+      const m = frame((b, o) => encodeLogin(b, o, 1, 51));
+      m.writeUInt16BE(m.length + 4, 0); // four more bytes than a login has, and they follow
+      return Buffer.concat([m, Buffer.alloc(4)]);
+    })(), WireError.BAD_BODY],
+  ];
+  for (const [what, bytes, code] of cases) {
+    const c = await tcpClient(t, port);
+    c.s.write(bytes);
+    await waitFor(`${what}: answered and closed`, async () => c.ended());
+    const ms = c.messages();
+    t.is(ms.length, 1, what);
+    t.is(ms[0].cmd, Cmd.ERROR, what);
+    t.is(ms[0].code, code, `${what}: ${ms[0].text}`);
+  }
+  // The server is fine: the first four connections still shake.
+  clients[0].s.write(frame((b, o) => encodeShake(b, o, 1, 0)));
+  await waitFor('one more shake reply', async () => clients[0].messages().length === 4);
+  t.is((await stub.get('/health')).body.connections, 4);
+});
