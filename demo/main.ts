@@ -267,10 +267,11 @@ class Demo {
         `a stub with ${scale.stubWorkers} workers; phases ${scale.phases.map((p) => `${p.qps} QPS x ${p.seconds} s`).join(', ')}`,
     );
 
-    this.stub = this.start('stub', ['stub', '--port', '0', '--http-port', '0', '--workers', String(scale.stubWorkers), '--sets', String(scale.sets)]);
+    this.stub = this.start('stub', ['stub', '--port', '0', '--http-port', '0', '--workers', String(scale.stubWorkers), '--sets', String(scale.sets), ...(o.transport === 'tcp' ? ['--tcp-port', '0'] : [])]);
     // Every process is up before the first connection: starting ~150 Node processes takes the
     // machine's CPU for a while, and a ramp that ran meanwhile would only queue handshakes.
-    const stub = (await this.stub.ready(60_000 + scale.stubWorkers * 1000)) as ChildEvent & { port: number; httpPort: number };
+    const stub = (await this.stub.ready(60_000 + scale.stubWorkers * 1000)) as ChildEvent & { port: number; tcpPort?: number; httpPort: number };
+    const server = o.transport === 'tcp' ? `tcp://127.0.0.1:${stub.tcpPort}` : `ws://127.0.0.1:${stub.port}`;
     const stubHttp = `http://127.0.0.1:${stub.httpPort}`;
 
     this.controller = this.start('controller', ['controller', '--port', '0', '--stub', stubHttp, '--results', results, '--ntp-serve', '0', '--lead', String(scale.leadSeconds)]);
@@ -291,7 +292,7 @@ class Demo {
       const count = share(scale.users, scale.agents, i);
       const ips = scale.sourceIps.filter((_, k) => k % scale.agents === i);
       const id = `agent-${String(i + 1).padStart(2, '0')}`;
-      const args = ['agent', '--id', id, '--server', `ws://127.0.0.1:${stub.port}`, '--users', `${first}:${count}`];
+      const args = ['agent', '--id', id, '--server', server, '--users', `${first}:${count}`];
       args.push('--total-users', String(scale.users), '--controller', ctlUrl, '--control-port', '0', '--ntp', `127.0.0.1:${ctl.ntpPort}`, '--qps', '0');
       args.push('--mode', o.mode, '--rule', o.rule, '--ramp', String(o.ramp), ...ips.flatMap((ip) => ['--source-ip', ip]));
       args.push('--connect-timeout', String(scale.handshakeTimeoutMs), '--spread-step', String(scale.spreadStepMs));

@@ -18,6 +18,7 @@ export interface DemoOptions {
   mode: 'spread' | 'burst';
   rule: 'modulo' | 'window';
   spreadStep: number | undefined;
+  transport: 'ws' | 'tcp';
 }
 
 export const demoCommand: CommandSpec = {
@@ -69,6 +70,7 @@ export const demoCommand: CommandSpec = {
     },
     { flag: 'mode', type: 'enum', choices: ['spread', 'burst'], default: 'spread', help: 'agents spread their shakes over the first 900 ms or fire at the top of the second' },
     { flag: 'rule', type: 'enum', choices: ['modulo', 'window'], default: 'window', help: "who fires when: window (exact for any QPS) or modulo (the original's)" },
+    { flag: 'transport', type: 'enum', choices: ['ws', 'tcp'], default: 'ws', help: "ws: WebSocket; tcp: the original experiment's raw-TCP framing (the stub's --tcp-port, agents on tcp://)" },
     {
       flag: 'spread-step',
       type: 'int',

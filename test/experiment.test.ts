@@ -81,3 +81,19 @@ test('demo: Ctrl-C stops every child process and still writes the charts', async
   for (const c of stopped.charts) t.true(existsSync(c), c);
   t.true(readSeries(stopped.dir).length > 3);
 });
+
+test('demo --transport tcp: the fleet drives the stub over the raw-TCP framing; every second exact on both sides', async (t) => {
+  t.timeout(150_000);
+  const p = demo(t, ['--transport', 'tcp', '--phases', '200:4']);
+  const { code } = await p.exited;
+  t.is(code, 0, p.stderr().slice(-2000));
+  t.regex(p.stderr(), /tcp:\/\/127\.0\.0\.1:\d+/, 'the stub listens for raw TCP');
+  const done = p.events.find((e) => e.event === 'demo') as unknown as { dir: string };
+  const rows = latestRows(readSeries(done.dir)).filter((r) => r.targetQps === 200);
+  t.true(rows.length >= 4);
+  for (const r of rows) {
+    t.is(r.client.sent + r.client.missed, 200, `second ${r.second}`);
+    t.is(r.client.answered, r.client.sent, `second ${r.second}: every shake answered`);
+  }
+  t.true(rows.some((r) => r.client.sent === 200 && r.server?.shakes === 200), 'seconds where fleet and stub agree exactly');
+});

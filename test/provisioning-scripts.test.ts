@@ -92,6 +92,15 @@ test('provisioning: the example inventory (the original 17 VMs) validates and re
   }
 });
 
+test('provisioning: a tcp:// server (the original raw-TCP framing) is accepted and reaches the agent command line', async (t) => {
+  const inv = join(tmp(), 'inventory');
+  writeFileSync(inv, readFileSync(EXAMPLE, 'utf8').replace('server=ws://10.10.0.2:1025', 'server=tcp://10.10.0.2:1025'));
+  const r = await sh([join(P, 'fleet.sh'), '-i', inv, 'check']);
+  t.is(r.code, 0, r.stderr);
+  t.true(r.stdout.includes('server tcp://10.10.0.2:1025'), r.stdout);
+  t.true(r.stdout.includes('agent --id vm17 --server tcp://10.10.0.2:1025 '), r.stdout);
+});
+
 test('provisioning: inventory errors name the file, the line and the field, and exit 2', async (t) => {
   const dir = tmp();
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -113,7 +122,7 @@ test('provisioning: inventory errors name the file, the line and the field, and 
   const r = await sh([join(P, 'fleet.sh'), '-i', inv, 'check']);
   t.is(r.code, 2);
   const want = [
-    `${inv}:1: field 'server': 'http://10.0.0.2:1025' is not ws://HOST:PORT`,
+    `${inv}:1: field 'server': 'http://10.0.0.2:1025' is not ws://HOST:PORT or tcp://HOST:PORT`,
     `${inv}:2: unknown setting 'colour'`,
     `${inv}:4: field 'name': 'vm1' already used on line 3`,
     `${inv}:4: field 'source-ips' of vm1: 10.0.1.11 is already used on line 3`,

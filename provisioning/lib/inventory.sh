@@ -27,7 +27,7 @@ inv_err() { INV_ERRORS+=("${INV_FILE}:$1: $2"); }
 _inv_valid_global() {
   local lineno=$1 key=$2 value=$3
   case ${key} in
-    server) [[ ${value} =~ ^wss?://[A-Za-z0-9.-]+:[0-9]{1,5}(/.*)?$ ]] || inv_err "${lineno}" "field 'server': '${value}' is not ws://HOST:PORT" ;;
+    server) [[ ${value} =~ ^(wss?|tcp)://[A-Za-z0-9.-]+:[0-9]{1,5}(/.*)?$ ]] || inv_err "${lineno}" "field 'server': '${value}' is not ws://HOST:PORT or tcp://HOST:PORT" ;;
     controller) [[ ${value} =~ ^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$ ]] || inv_err "${lineno}" "field 'controller': '${value}' is not http://HOST[:PORT]" ;;
     controller-ssh) [[ ${value} =~ ^([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+$ ]] || inv_err "${lineno}" "field 'controller-ssh': '${value}' is not [USER@]HOST" ;;
     chrony-server) [[ ${value} =~ ^[A-Za-z0-9.-]+$ ]] || inv_err "${lineno}" "field 'chrony-server': '${value}' is not a host name or address" ;;
