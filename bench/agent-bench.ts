@@ -74,8 +74,8 @@ interface Baseline {
 }
 
 /** VmRSS of an agent with `workers` workers holding one user each (its fixed cost), then stops it. */
-async function baseline(stub: StubProcess, workers: number, sourceIps: string[], log: (line: string) => void): Promise<Baseline> {
-  const agent = await AgentProcess.start({ server: stub.wsUrl, first: 0, count: workers, totalUsers: workers, workers, sourceIps, connectTimeoutMs: 20_000 }, log, 'baseline');
+async function baseline(server: string, workers: number, sourceIps: string[], log: (line: string) => void): Promise<Baseline> {
+  const agent = await AgentProcess.start({ server, first: 0, count: workers, totalUsers: workers, workers, sourceIps, connectTimeoutMs: 20_000 }, log, 'baseline');
   try {
     await agent.connected;
     await sleep(2000); // the worker's full GC after its connect phase runs at its next second
@@ -122,7 +122,7 @@ async function runConnect(cfg: AgentConnectConfig, log: (line: string) => void):
   let agent: AgentProcess | undefined;
   try {
     await sleep(1000);
-    const base = await baseline(stub, 1, cfg.sourceIps, log);
+    const base = await baseline(stub.wsUrl, 1, cfg.sourceIps, log);
     log(`${name}: baseline agent (1 worker, 1 user): ${base.parentKb} + ${base.workerKb.join(' + ')} KiB`);
     const since = nowSecond();
     log(`${name}: one agent worker connects ${n} users via ${cfg.sourceIps.join(',')} at --ramp ${cfg.ramp}`);
@@ -256,12 +256,19 @@ export interface AgentLoadConfig {
   /** Measure RSS per connection (agent, stub) too: needs a baseline agent first (~4 s). */
   measureRss: boolean;
   connectTimeoutMs: number;
+  /** The agent's transport: WebSocket (default) or the original raw-TCP framing (`agent-tcp`). */
+  transport?: 'ws' | 'tcp';
+}
+
+/** Scenario name, and the tag in figure ids and labels: the mode, plus `-tcp` over raw TCP. */
+function loadTag(cfg: AgentLoadConfig): { name: string; tag: string } {
+  return cfg.transport === 'tcp' ? { name: 'agent-tcp', tag: `${cfg.mode}-tcp` } : { name: `agent-${cfg.mode}`, tag: cfg.mode };
 }
 
 export function agentLoadScenario(cfg: AgentLoadConfig): Scenario {
   const perRate = cfg.warmupS + cfg.windowS;
   return {
-    name: `agent-${cfg.mode}`,
+    name: loadTag(cfg).name,
     estimateMs: (3 + (cfg.measureRss ? 5 : 0) + cfg.users / 1500 + cfg.settleS + 2 + perRate * cfg.rates.length + 4 + 5) * 1000,
     run: (log) => runLoad(cfg, log),
   };
@@ -389,24 +396,25 @@ function measureLoadPhase(
 }
 
 async function runLoad(cfg: AgentLoadConfig, log: (line: string) => void): Promise<ScenarioResult> {
-  const name = `agent-${cfg.mode}`;
+  const { name, tag } = loadTag(cfg);
   const n = cfg.users;
   for (const q of cfg.rates) if (q > n) throw new Error(`${q} shakes/s needs at least ${q} users (rule window fires a user at most once a second), have ${n}`);
   log(`${name}: starting the stub with ${cfg.stubWorkers} workers`);
-  const stub = await StubProcess.start({ workers: cfg.stubWorkers, maxQps: cfg.maxQps }, log);
+  const stub = await StubProcess.start({ workers: cfg.stubWorkers, maxQps: cfg.maxQps, args: cfg.transport === 'tcp' ? ['--tcp-port', '0'] : [] }, log);
+  const server = cfg.transport === 'tcp' ? stub.tcpUrl : stub.wsUrl;
   let agent: AgentProcess | undefined;
   try {
     await sleep(1000);
     const stubIdleKb = totalRssKb(stub.pids);
     let base: Baseline | undefined;
     if (cfg.measureRss) {
-      base = await baseline(stub, cfg.agentWorkers, cfg.sourceIps, log);
+      base = await baseline(server, cfg.agentWorkers, cfg.sourceIps, log);
       log(`${name}: baseline agent (${cfg.agentWorkers} workers, 1 user each): ${base.parentKb} + ${base.workerKb.join(' + ')} KiB`);
     }
     log(`${name}: one agent, ${cfg.agentWorkers} workers, ${n} users, mode ${cfg.mode}, rule window; connecting via ${cfg.sourceIps.join(',')}`);
     const t0 = performance.now();
     agent = await AgentProcess.start(
-      { server: stub.wsUrl, first: 0, count: n, totalUsers: n, workers: cfg.agentWorkers, sourceIps: cfg.sourceIps, mode: cfg.mode, rule: 'window', qps: 0, ramp: cfg.ramp, connectTimeoutMs: cfg.connectTimeoutMs },
+      { server, first: 0, count: n, totalUsers: n, workers: cfg.agentWorkers, sourceIps: cfg.sourceIps, mode: cfg.mode, rule: 'window', qps: 0, ramp: cfg.ramp, connectTimeoutMs: cfg.connectTimeoutMs },
       log,
       cfg.mode,
     );
@@ -479,7 +487,7 @@ async function runLoad(cfg: AgentLoadConfig, log: (line: string) => void): Promi
       r.caveat = why.filter(Boolean).join('; ');
     }
 
-    const m = cfg.mode;
+    const m = tag;
     const figures: Figure[] = [];
     const k = (q: number) => `@${q / 1000}k/s`;
     for (const r of results) {
@@ -560,16 +568,16 @@ async function runLoad(cfg: AgentLoadConfig, log: (line: string) => void): Promi
         stubKbPerConnectionAfterLoad: (stubLoadedKb - stubIdleKb) / n,
       };
       figures.push({
-        id: `agent.${cfg.agentWorkers}w.kbPerConnection`,
-        label: `agent ${cfg.agentWorkers}w RSS per held connection (${n})`,
+        id: `agent.${cfg.agentWorkers}w.kbPerConnection${cfg.transport === 'tcp' ? '.tcp' : ''}`,
+        label: `agent ${cfg.agentWorkers}w RSS per held connection (${n}${cfg.transport === 'tcp' ? ', tcp' : ''})`,
         value: agentKb,
         unit: 'KB',
         ...AGENT_GOALS.kbPerConnection,
         note: `(${agentHeldKb} - ${base.totalKb} KiB) / ${n}; parent+workers, ${cfg.settleS} s after "connected"; after the load ${r2(rss.agentKbPerConnectionAfterLoad)} KB`,
       });
       figures.push({
-        id: `stub.${cfg.stubWorkers}w.kbPerConnection.agent`,
-        label: `stub ${cfg.stubWorkers}w RSS per held connection (${n} agent users)`,
+        id: `stub.${cfg.stubWorkers}w.kbPerConnection.agent${cfg.transport === 'tcp' ? '.tcp' : ''}`,
+        label: `stub ${cfg.stubWorkers}w RSS per held connection (${n} agent users${cfg.transport === 'tcp' ? ', tcp' : ''})`,
         value: stubKb,
         unit: 'KB',
         ...STUB_GOALS.kbPerConnection,

@@ -75,6 +75,7 @@ function agentScenarios(quick: boolean): Scenario[] {
     agentConnectScenario({ users: 15_000 / s, stubWorkers: 2, sourceIps: SOURCE_IPS, ramp: 1_000_000, settleS: 3, pollMs: 100, connectTimeoutMs: 90_000, maxQps: 65_000 }),
     agentLoadScenario({ ...load, mode: 'spread', measureRss: true }),
     agentLoadScenario({ ...load, mode: 'burst', measureRss: false }),
+    agentLoadScenario({ ...load, mode: 'spread', measureRss: true, transport: 'tcp' }),
   ];
 }
 

@@ -7,6 +7,8 @@ import { stop, track } from './children.ts';
 export interface StubReady {
   event: 'listening';
   port: number;
+  /** With --tcp-port. */
+  tcpPort?: number;
   httpPort: number;
   host: string;
   pid: number;
@@ -43,6 +45,12 @@ export class StubProcess {
 
   get wsUrl(): string {
     return `ws://${this.ready.host}:${this.ready.port}`;
+  }
+
+  /** The raw-TCP URL (the stub was started with --tcp-port). */
+  get tcpUrl(): string {
+    if (!this.ready.tcpPort) throw new Error('the stub was started without --tcp-port');
+    return `tcp://${this.ready.host}:${this.ready.tcpPort}`;
   }
 
   private get http(): string {
