@@ -41,7 +41,7 @@ export const agentCommand: CommandSpec = {
     'The load agent: one WebSocket per user, logged in at a bounded ramp across worker processes, shaking on the ' +
     'NTP-synchronised schedule (rules modulo|window, modes spread|burst); control endpoint POST /qps, GET /stats, /health, /metrics.',
   usage:
-    'hongbao agent --server ws://HOST:1025 --users FIRST:COUNT --total-users N [--source-ip IP|A-B ...] [--workers N] ' +
+    'hongbao agent --server ws://HOST:1025|tcp://HOST:1025 --users FIRST:COUNT --total-users N [--source-ip IP|A-B ...] [--workers N] ' +
     '[--controller URL] [--control-port 9090] [--ntp HOST[:PORT]|off] [--qps Q] [--mode spread|burst] [--rule modulo|window]',
   options: [
     { flag: 'server', type: 'url', protocols: ['ws:', 'wss:', 'tcp:'], required: true, arg: 'URL', help: "the red-envelope server: ws://HOST:PORT (WebSocket) or tcp://HOST:PORT (the original experiment's raw-TCP framing)" },

@@ -18,7 +18,7 @@ export interface StubOptions {
 export const stubCommand: CommandSpec = {
   name: 'stub',
   summary: 'The red-envelope server: SETs, envelope queues, generator, sending service, per-second counters.',
-  usage: 'hongbao stub [--port 1025] [--http-port 8989] [--host 127.0.0.1] [--workers N] [--sets 256] [--max-qps 65000]',
+  usage: 'hongbao stub [--port 1025] [--tcp-port PORT] [--http-port 8989] [--host 127.0.0.1] [--workers N] [--sets 256] [--max-qps 65000]',
   options: [
     { flag: 'port', type: 'int', min: 0, max: 65535, default: 1025, help: 'WebSocket port (0 picks a free one)' },
     {
