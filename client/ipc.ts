@@ -25,6 +25,8 @@ export interface WorkerInit {
   connectTimeoutMs: number;
   /** WebSocket client implementation (--ws-impl); ws when absent. */
   wsImpl?: 'ws' | 'lite';
+  /** A notice answers the oldest unanswered shake (the original server's behaviour). */
+  noticeAnswersShake?: boolean;
   skewMs: number;
   offsetMs: number;
   changes: QpsChange[];

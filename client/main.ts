@@ -69,11 +69,17 @@ export async function runAgent(argv: readonly string[], env: NodeJS.ProcessEnv, 
   return runParent(o, skewMs, io);
 }
 
+function ignoreSendError(): void {
+  // nobody left to report to
+}
+
 /** Worker side: wait for the slice, then run until the parent goes away or says stop. */
 function runWorker(): Promise<number> {
   return new Promise<number>((resolve) => {
     let worker: AgentWorker | undefined;
-    const send = (msg: ToParent) => process.connected && process.send!(msg);
+    // The parent may be gone between the check and the write (SIGTERM to the whole group): the
+    // error then goes to the callback, never to an unhandled 'error' event (EPIPE) that kills the worker.
+    const send = (msg: ToParent) => process.connected && process.send!(msg, undefined, undefined, ignoreSendError);
     process.on('message', (msg: ToWorker) => {
       if (msg.t === 'init') {
         worker = new AgentWorker(msg, send);
@@ -169,6 +175,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
         ramp: Math.max(1, Math.floor(o.ramp / workers)),
         connectTimeoutMs: o.connectTimeout,
         wsImpl: o.wsImpl,
+        noticeAnswersShake: o.noticeAnswersShake,
         skewMs,
         offsetMs: 0,
         changes,

@@ -28,6 +28,7 @@ export interface AgentOptions {
   id: string | undefined;
   connectTimeout: number;
   wsImpl: 'ws' | 'lite';
+  noticeAnswersShake: boolean;
 }
 
 const usersRe = /^(\d{1,10}):(\d{1,10})$/;
@@ -103,6 +104,12 @@ export const agentCommand: CommandSpec = {
       choices: ['ws', 'lite'],
       default: 'lite',
       help: 'WebSocket client: ws (the ws package) or lite (common/wslite.ts: minimal RFC 6455 on net.Socket, less CPU and memory per connection)',
+    },
+    {
+      flag: 'notice-answers-shake',
+      type: 'bool',
+      default: false,
+      help: "the server answers some shakes with a notice (cmd 4) instead of a shake reply, as the original Go server does: a notice then answers the connection's oldest unanswered shake (counted answered and won)",
     },
     { flag: 'token', type: 'string', help: 'bearer token for POST routes of the control endpoint and for the controller' },
     { flag: 'id', type: 'string', help: 'agent id reported to the controller (default HOSTNAME-FIRST)' },

@@ -63,6 +63,11 @@ export interface PoolConfig {
   connectTimeoutMs: number;
   /** WebSocket client implementation; ws when absent. */
   wsImpl?: 'ws' | 'lite';
+  /**
+   * The original server answers some shakes with a notice (cmd 4) instead of a shake reply: then a
+   * notice answers the oldest unanswered shake of its connection (counted answered and won).
+   */
+  noticeAnswersShake?: boolean;
   /** Synchronised clock (ms). */
   now: () => number;
   recs: SecondRecs;
@@ -307,6 +312,22 @@ export class ConnectionPool {
     this.pump();
   }
 
+  /** The oldest unanswered shake of user i got its answer (`result`) at `now`: counted in the second it was due. */
+  private answered(i: number, now: number, result: number): void {
+    const h = this.pendHead[i];
+    const at = this.pendAt[i * PENDING + h];
+    this.pendHead[i] = (h + 1) % PENDING;
+    this.pendCount[i]--;
+    const rec = this.cfg.recs.rec(Math.floor(at / 1000));
+    const c = rec.c;
+    c[R.answered]++;
+    if (result === ShakeResult.WON) c[R.won]++;
+    else if (result === ShakeResult.EMPTY) c[R.empty]++;
+    else c[R.overload]++;
+    const lat = now - at;
+    rec.h.record(lat > 0 ? Math.round(lat * 1000) : 0);
+  }
+
   /** Hot path: one frame from the server. */
   handle(ws: AgentSocket, data: Buffer): void {
     const i = ws[kIdx];
@@ -323,19 +344,7 @@ export class ConnectionPool {
           this.cfg.recs.add(Math.floor(now / 1000), R.errors);
           return;
         }
-        const h = this.pendHead[i];
-        const at = this.pendAt[i * PENDING + h];
-        this.pendHead[i] = (h + 1) % PENDING;
-        this.pendCount[i] = k - 1;
-        const rec = this.cfg.recs.rec(Math.floor(at / 1000));
-        const c = rec.c;
-        c[R.answered]++;
-        const r = frame.result;
-        if (r === ShakeResult.WON) c[R.won]++;
-        else if (r === ShakeResult.EMPTY) c[R.empty]++;
-        else c[R.overload]++;
-        const lat = now - at;
-        rec.h.record(lat > 0 ? Math.round(lat * 1000) : 0);
+        this.answered(i, now, frame.result);
         return;
       }
       case Cmd.LOGIN_REPLY:
@@ -354,6 +363,7 @@ export class ConnectionPool {
         }
         return;
       case Cmd.NOTICE: {
+        if (this.cfg.noticeAnswersShake && this.pendCount[i] > 0) this.answered(i, now, ShakeResult.WON);
         const me = this.cfg.ids[i];
         for (let k = 0; k < frame.count; k++) {
           if (frame.users[k] !== me) continue;

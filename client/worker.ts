@@ -49,6 +49,7 @@ export class AgentWorker {
       ramp: init.ramp,
       connectTimeoutMs: init.connectTimeoutMs,
       wsImpl: init.wsImpl,
+      noticeAnswersShake: init.noticeAnswersShake,
       now,
       recs: this.recs,
     });

@@ -191,8 +191,13 @@ function admit(socket: Socket | undefined, worker: StubWorker): boolean {
   return false;
 }
 
+/** A report to a primary that is already gone (SIGTERM to the group) is dropped, not an EPIPE crash. */
+function ignoreSendError(): void {
+  // nobody left to report to
+}
+
 async function runWorker(opts: StubOptions, index: number, accepts: boolean): Promise<number> {
-  const send = (msg: ToPrimary) => process.connected && process.send!(msg);
+  const send = (msg: ToPrimary) => process.connected && process.send!(msg, undefined, undefined, ignoreSendError);
   const handOff: HandOff = (user, handle, rest, raw) => {
     const h = handle as NativeHandle;
     if (!process.connected) return h.close();

@@ -23,6 +23,7 @@ import {
   frame,
 } from '../common/wire.ts';
 import { startStub, waitFor } from './helpers/process.ts';
+import { getJson, startAgent } from './agent-helpers.ts';
 
 /** One message of every command of the protocol, as the raw stream carries them. */
 const EVERY = [
@@ -201,4 +202,78 @@ test('stub --tcp-port: login and shakes over raw TCP, pipelined behind the login
   clients[0].s.write(frame((b, o) => encodeShake(b, o, 1, 0)));
   await waitFor('one more shake reply', async () => clients[0].messages().length === 4);
   await waitFor('still 4 connections, the bad ones gone', async () => (await stub.get('/health')).body.connections === 4);
+});
+
+/**
+ * A server that behaves as the original Go server does where it differs from ours: some shakes are
+ * answered by a notice (cmd 4) naming other users instead of a shake reply, won replies carry user 0.
+ */
+async function originalLike(t: { teardown: (f: () => void) => void }) {
+  let shakes = 0;
+  const f = new Frame();
+  const handler: LiteHandler = {
+    onOpen() {},
+    onMessage(conn, data) {
+      if (decode(data, f) !== 0) return;
+      const s = Math.floor(Date.now() / 1000);
+      if (f.cmd === Cmd.LOGIN) conn.send(frame((b, o) => encodeLoginReply(b, o, s, f.userId, 0)));
+      else if (f.cmd === Cmd.SHAKE) {
+        const k = shakes++ % 3;
+        if (k === 0) conn.send(frame((b, o) => encodeNotice(b, o, s, 2 ** 21 + shakes, 100, [900_001, 900_002, 900_003])));
+        else if (k === 1) conn.send(frame((b, o) => encodeShakeReply(b, o, s, 0, ShakeResult.WON, 2 ** 20, 50)));
+        else conn.send(frame((b, o) => encodeShakeReply(b, o, s, f.userId, ShakeResult.EMPTY, 0, 0)));
+      }
+    },
+    onError() {},
+    onClose() {},
+  };
+  const server = createLiteServer({ handler, raw: true, maxPayload: 4096 });
+  const sockets: net.Socket[] = [];
+  server.on('connection', (s: net.Socket) => sockets.push(s));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+interface AgentSecond {
+  second: number;
+  sent: number;
+  answered: number;
+  won: number;
+  missed: number;
+  errors: number;
+}
+
+test('agent --notice-answers-shake: against a server that answers shakes with notices (as the original does), every shake counts answered', async (t) => {
+  t.timeout(40_000);
+  const port = await originalLike(t);
+  const run = async (extra: string[]) => {
+    const a = await startAgent(t, ['--server', `tcp://127.0.0.1:${port}`, '--users', '0:60', '--total-users', '60', '--qps', '30', '--workers', '1', ...extra]);
+    await a.proc.event('connected', 15_000);
+    const from = Math.floor(Date.now() / 1000) + 1;
+    const body = await waitFor(
+      '4 complete seconds',
+      async () => {
+        const b = await getJson<{ seconds: AgentSecond[] }>(`${a.url}/stats?since=${from}`);
+        return b.seconds.filter((s) => s.sent > 0).length >= 4 ? b.seconds.filter((s) => s.sent > 0).slice(0, 4) : undefined;
+      },
+      20_000,
+    );
+    await a.proc.kill('SIGTERM');
+    return body;
+  };
+  const coping = await run(['--notice-answers-shake']);
+  for (const s of coping) {
+    t.is(s.sent, 30, `second ${s.second}`);
+    t.is(s.answered, 30, `second ${s.second}: notices answered their shakes`);
+    t.is(s.missed + s.errors, 0);
+    t.true(s.won >= 10, `second ${s.second}: won replies and notices count as won`);
+  }
+  // Without the flag the notices answer nothing: a third of the shakes stay unanswered.
+  const plain = await run([]);
+  t.true(plain.some((s) => s.answered < s.sent), JSON.stringify(plain));
 });
