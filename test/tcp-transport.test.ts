@@ -57,8 +57,8 @@ class Recorder implements LiteHandler {
   }
 }
 
-async function rawServer(t: { teardown: (f: () => void) => void }) {
-  const rec = new Recorder();
+/** A raw-TCP lite server on 127.0.0.1, closed with the test. */
+async function rawServer<H extends LiteHandler>(t: { teardown: (f: () => void) => void }, rec: H) {
   const server = createLiteServer({ handler: rec, raw: true, maxPayload: 4096 });
   const sockets: net.Socket[] = [];
   server.on('connection', (s: net.Socket) => sockets.push(s));
@@ -72,7 +72,7 @@ async function rawServer(t: { teardown: (f: () => void) => void }) {
 }
 
 test('tcp framing: every message type, cut at every byte boundary and byte by byte, arrives whole', async (t) => {
-  const { rec, port } = await rawServer(t);
+  const { rec, port } = await rawServer(t, new Recorder());
   const clientRec = new Recorder();
   const client = new LiteClient(`tcp://127.0.0.1:${port}`, { handler: clientRec });
   const c = client.connect();
@@ -104,7 +104,7 @@ test('tcp framing: every message type, cut at every byte boundary and byte by by
 });
 
 test('tcp framing: a length no message can have is an error and a closed connection, never a hang', async (t) => {
-  const { rec, port } = await rawServer(t);
+  const { rec, port } = await rawServer(t, new Recorder());
   for (const [bytes, code, why] of [
     [[0, 3, 0, 0], 1007, /length 3 is outside 12\.\.4096/],
     [[0xff, 0xff], 1009, /length 65535 is outside 12\.\.4096/],
@@ -227,16 +227,7 @@ async function originalLike(t: { teardown: (f: () => void) => void }) {
     onError() {},
     onClose() {},
   };
-  const server = createLiteServer({ handler, raw: true, maxPayload: 4096 });
-  const sockets: net.Socket[] = [];
-  server.on('connection', (s: net.Socket) => sockets.push(s));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  return (server.address() as AddressInfo).port;
+  return (await rawServer(t, handler)).port;
 }
 
 interface AgentSecond {
