@@ -144,11 +144,17 @@ test('stub: chat reaches the addressee across workers', async (t) => {
   const stub = await startStub(t, ['--workers', '2']);
   const clients = await Promise.all([10, 11, 12, 13].map((u) => TestClient.login(stub.url, u)));
   t.teardown(() => clients.forEach((c) => c.close()));
-  const health = (await waitFor('both workers hold connections', async () => {
-    const h = (await stub.get('/health')).body;
-    return h.connections === 4 ? h : undefined;
+  // Users 10 and 12 belong to worker 0's SETs, 11 and 13 to worker 1's: whichever worker accepted a
+  // connection, it ends up with its owner. Workers report once a second, so wait for both reports.
+  const health = (await waitFor('both workers hold their users', async () => {
+    const h = (await stub.get('/health')).body as { connections: number; workers: Array<{ connections: number }> };
+    return h.connections === 4 && h.workers.every((w) => w.connections === 2) ? h : undefined;
   })) as { workers: Array<{ connections: number }> };
-  t.true(health.workers.every((w) => w.connections > 0), 'cluster spread the 4 connections over both workers');
+  t.deepEqual(
+    health.workers.map((w) => w.connections),
+    [2, 2],
+    'each worker holds the users of its SETs',
+  );
   for (const [i, c] of clients.entries()) c.chat(10 + i, 10 + ((i + 1) % 4), `hi from ${10 + i} 🧧`);
   for (const [i, c] of clients.entries()) {
     const m = await c.next(Cmd.CHAT);
