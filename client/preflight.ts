@@ -3,8 +3,8 @@
 // so the rules are unit-tested without touching /proc.
 import { readFileSync } from 'node:fs';
 import { autobindReserve, openFileLimit } from '../common/limits.ts';
-import { isIPv4 } from 'node:net';
-import { availableParallelism, networkInterfaces } from 'node:os';
+import { availableParallelism } from 'node:os';
+import { isLocalAddress, readAddressFacts } from '../common/addresses.ts';
 import { ConfigError } from '../common/errors.ts';
 
 export interface HostFacts {
@@ -38,41 +38,8 @@ export function readHostFacts(): HostFacts {
     /* not Linux: keep the Linux defaults */
   }
   const { soft: nofileSoft, hard: nofileHard } = openFileLimit();
-  let nonlocalBind = false;
-  try {
-    nonlocalBind = readFileSync('/proc/sys/net/ipv4/ip_nonlocal_bind', 'utf8').trim() === '1';
-  } catch {
-    /* keep false */
-  }
-  const addresses = Object.values(networkInterfaces())
-    .flat()
-    .filter((a) => a !== undefined && a.cidr !== null)
-    .map((a) => a!.cidr!);
+  const { addresses, nonlocalBind } = readAddressFacts();
   return { portLow, portHigh, nofileSoft, nofileHard, cores: availableParallelism(), addresses, nonlocalBind };
-}
-
-function v4(ip: string): number {
-  return ip.split('.').reduce((a, b) => a * 256 + Number(b), 0);
-}
-
-/**
- * True when `ip` can be bound here: an address of an interface, or (IPv4) inside the subnet of a
- * loopback address such as 127.0.0.1/8 (Linux routes the whole block to lo), or anything when
- * ip_nonlocal_bind is on.
- */
-export function isLocalAddress(ip: string, facts: Pick<HostFacts, 'addresses' | 'nonlocalBind'>): boolean {
-  if (facts.nonlocalBind) return true;
-  for (const cidr of facts.addresses) {
-    const [addr, bits] = cidr.split('/');
-    if (addr === ip) return true;
-    if (isIPv4(ip) && isIPv4(addr) && addr.startsWith('127.')) {
-      const n = Number(bits);
-      const mask = n === 0 ? 0 : 2 ** 32 - 2 ** (32 - n);
-      const net = (x: number) => Math.floor(x / 2 ** (32 - n)) * 2 ** (32 - n);
-      if (mask && net(v4(ip)) === net(v4(addr))) return true;
-    }
-  }
-  return false;
 }
 
 /** Throws a ConfigError naming the first --source-ip address this host cannot bind. */

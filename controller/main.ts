@@ -5,6 +5,7 @@ import type { Io } from '../common/io.ts';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assertSafeListen } from '../common/auth.ts';
+import { assertListenable, assertWritableDir } from '../common/addresses.ts';
 import { ConfigError } from '../common/errors.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { build } from './app.ts';
@@ -23,6 +24,8 @@ export async function runController(argv: readonly string[], env: NodeJS.Process
     return 0;
   }
   assertSafeListen('controller', 'host', o.host, o.token);
+  assertListenable('controller', 'host', o.host);
+  assertWritableDir('controller', 'results', resolve(o.results));
   const ctl = new Controller({
     resultsDir: resolve(o.results),
     stubUrl: o.stub,

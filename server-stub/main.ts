@@ -12,6 +12,7 @@ import type { Server, Socket } from 'node:net';
 import { adoptLite, createLiteServer } from '../common/wslite.ts';
 import { RESERVED_FDS, openFileLimit, yieldToPrimary } from '../common/limits.ts';
 import { MAX_MESSAGE_BYTES } from '../common/wire.ts';
+import { assertIface, assertListenable } from '../common/addresses.ts';
 import { F } from './fields.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { ConfigError } from '../common/errors.ts';
@@ -46,6 +47,8 @@ export async function runStub(argv: readonly string[], env: NodeJS.ProcessEnv, i
     throw new ConfigError(`hongbao stub: --workers ${options.workers} is more than --sets ${options.sets}: every worker owns at least one SET`);
   }
   if (cluster.isWorker) return runWorker(options, Number(env[WORKER_INDEX_ENV] ?? 0), env[WORKER_ACCEPTS_ENV] === '1');
+  assertListenable('stub', 'host', options.host);
+  if (options.iface !== 'auto') assertIface('stub', 'iface', options.iface);
   return runPrimary(options, io);
 }
 

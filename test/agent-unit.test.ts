@@ -6,7 +6,8 @@ import { parseOptions } from '../common/options.ts';
 import { countFiring } from '../common/schedule.ts';
 import { build } from '../client/control.ts';
 import { agentCommand, crossCheck, expandSourceIps, type AgentOptions } from '../client/options.ts';
-import { checkSourceIps, defaultWorkers, isLocalAddress, preflight, usersPerWorkerLimit, type HostFacts } from '../client/preflight.ts';
+import { checkSourceIps, defaultWorkers, preflight, usersPerWorkerLimit, type HostFacts } from '../client/preflight.ts';
+import { isLocalAddress } from '../common/addresses.ts';
 import { Scheduler } from '../client/scheduler.ts';
 import { AgentStats, R, SecondRecs } from '../client/stats.ts';
 

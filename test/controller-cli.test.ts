@@ -73,3 +73,19 @@ test('controller: refuses a non-loopback address without a token', async (t) => 
   t.is(r.code, 2);
   t.regex(r.stderr, /--host 0\.0\.0\.0 is not a loopback address and no token is set/);
 });
+
+test('controller and stub: a bad --host, --results or --iface is one line naming the flag and exit 2, not a crash or a hang', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['controller', '--host', '10.255.255.1', '--port', '0', '--token', 'x'], /^hongbao controller: --host 10\.255\.255\.1 is not an address of this host/],
+    [['controller', '--port', '0', '--results', '/dev/null/x'], /^hongbao controller: --results \/dev\/null\/x cannot hold results: ENOTDIR/],
+    [['controller', '--port', '0', '--results', '/proc/nope'], /^hongbao controller: --results \/proc\/nope cannot hold results: E[A-Z]+/],
+    [['stub', '--host', '999.1.1.1', '--port', '0', '--http-port', '0'], /^hongbao stub: --host must be an IP address of this host, 0\.0\.0\.0 or localhost, got "999\.1\.1\.1"/],
+    [['stub', '--iface', 'nosuchif', '--port', '0', '--http-port', '0'], /^hongbao stub: --iface nosuchif is not a network interface of this host \(there are: .*lo/],
+  ];
+  for (const [args, want] of cases) {
+    const r = await runCli(args, { HONGBAO_TOKEN: '' });
+    t.is(r.code, 2, args.join(' '));
+    t.regex(r.stderr, want, args.join(' '));
+    t.is(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line\n${r.stderr}`);
+  }
+});
