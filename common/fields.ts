@@ -13,6 +13,8 @@ export const STUB_SECOND_FIELDS = [
   'claimedAmount',
   'chats',
   'errors',
+  /** Connections dropped because their reader let too many bytes wait (wslite maxQueuedBytes). */
+  'slowReaders',
   'generated',
   'sent',
   'rxPackets',

@@ -63,6 +63,8 @@ export class LiteError extends Error {
     message: string,
     /** Close code that followed (1002, 1007, 1009), 0 for connect/handshake failures. */
     readonly closeCode = 0,
+    /** The peer did not read: more than maxQueuedBytes waited for it, so the connection was dropped. */
+    readonly slowReader = false,
   ) {
     super(message);
     this.name = 'LiteError';
@@ -79,6 +81,12 @@ export interface LiteEndpointOptions {
   handshakeTimeoutMs?: number;
   /** How long to wait for the peer's close frame / FIN after ours before destroying. Default 10 s. */
   closeTimeoutMs?: number;
+  /**
+   * Bytes that may wait in this process for a peer that does not read (socket.writableLength after
+   * a send); beyond it the connection is dropped (onError with slowReader, then onClose), so a
+   * paused reader cannot grow the process. Default 256 KiB.
+   */
+  maxQueuedBytes?: number;
 }
 
 /** What all connections of one server or one client share. */
@@ -94,6 +102,7 @@ interface LiteEndpoint {
   readonly maxPayload: number;
   readonly handshakeTimeoutMs: number;
   readonly closeTimeoutMs: number;
+  readonly maxQueuedBytes: number;
   /** Client: host/port/path and the fixed part of the upgrade request. */
   readonly host: string;
   readonly port: number;
@@ -187,6 +196,18 @@ export class LiteConn implements MessageConn {
     if (this.readyState !== ReadyState.OPEN) return;
     if (this.ep.raw) writeRaw(this, data);
     else writeFrame(this, 0x82, data);
+    if (this.socket.writableLength > this.ep.maxQueuedBytes) this.dropSlowReader();
+  }
+
+  /** The peer stopped reading and too much waits for it: report, then drop the connection at once. */
+  private dropSlowReader(): void {
+    const queued = this.socket.writableLength;
+    this.flags |= F_STOPPED;
+    this.partial = null;
+    this.frags = null;
+    this.readyState = ReadyState.CLOSING;
+    this.ep.handler.onError(this, new LiteError(`slow reader: ${queued} bytes queued for it, more than ${this.ep.maxQueuedBytes}`, 1008, true));
+    this.socket.destroy();
   }
 
   /** Sends a text message (tests and tools; the protocol is binary). */
@@ -806,6 +827,7 @@ function endpoint(isServer: boolean, o: LiteEndpointOptions, host = '', port = 0
     raw: o.raw ?? false,
     handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
     closeTimeoutMs: o.closeTimeoutMs ?? 10_000,
+    maxQueuedBytes: o.maxQueuedBytes ?? 256 * 1024,
     host,
     port,
     requestHead,

@@ -343,6 +343,10 @@ function liteOnClose(conn: LiteConn): void {
 
 function liteOnError(conn: LiteConn, err: LiteError): void {
   const ws = conn as unknown as StubSocket;
+  if (err.slowReader) {
+    ws[kWorker]?.bump(F.slowReaders);
+    return;
+  }
   // Raw TCP: a length field no message can have. The framing still allows one message back, so the
   // client learns why before the FIN (over WebSocket the close code says it).
   if (conn.raw && conn.readyState === ReadyState.OPEN && ws[kWorker]) {

@@ -53,7 +53,8 @@ test('controller: samples of an unknown agent get 404', async (t) => {
 });
 
 test('controller: POST /qps picks one second and fans {qps, at} out to every agent', async (t) => {
-  const { post, app, ctl, now } = setup(t, { token: 'tok' });
+  // A generous call timeout: on a loaded CI machine the first fetch of a process can take seconds.
+  const { post, app, ctl, now } = setup(t, { token: 'tok', callTimeoutMs: 10_000 });
   const a = await fakeAgent(t);
   const b = await fakeAgent(t);
   const auth = { authorization: 'Bearer tok' };

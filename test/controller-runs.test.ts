@@ -26,7 +26,7 @@ function syntheticRows(start: number): Row[] {
       client: { sent: target, answered: target - 3, won: 200, empty: target - 203, overload: 0, missed: i === 25 ? 7 : 0, errors: 0, claims: 3, claimedAmount: 3000, connections: 60000, p50Ms: 1, p90Ms: 2, p99Ms: i < 20 ? 3 : 8, maxMs: 12, lateP99Ms: 0.4 },
       agents: {},
       missingAgents: [],
-      server: { connections: 60000, shakes: target, won: 200, empty: target - 200, overload: 0, logins: 0, notices: 9, claims: 3, claimedAmount: 3000, chats: 0, errors: 0, generated: 200, sent: 3, rxPackets: target * 2, txPackets: target * 2 },
+      server: { connections: 60000, shakes: target, won: 200, empty: target - 200, overload: 0, logins: 0, notices: 9, claims: 3, claimedAmount: 3000, chats: 0, errors: 0, slowReaders: 0, generated: 200, sent: 3, rxPackets: target * 2, txPackets: target * 2 },
       hist: h.encode(),
     });
   }

@@ -268,3 +268,34 @@ test('agent --notice-answers-shake: against a server that answers shakes with no
   const plain = await run([]);
   t.true(plain.some((s) => s.answered < s.sent), JSON.stringify(plain));
 });
+
+test('stub: a client that stops reading is dropped once 256 KiB wait for it, counted in slowReaders; the sender is still served', async (t) => {
+  t.timeout(60_000);
+  const stub = await startStub(t, ['--tcp-port', '0']);
+  const port = stub.ready.tcpPort!;
+  const reader = await tcpClient(t, port);
+  reader.s.write(frame((b, o) => encodeLogin(b, o, 1, 5)));
+  await waitFor('reader logged in', async () => reader.messages().length === 1);
+  reader.s.pause(); // reads nothing from now on
+  const sender = await tcpClient(t, port);
+  sender.s.write(frame((b, o) => encodeLogin(b, o, 1, 6)));
+  await waitFor('sender logged in', async () => sender.messages().length === 1);
+  // ~1 KiB chats to the paused reader, until the stub gives up on it (kernel buffers take a few MB first).
+  const chat = frame((b, o) => encodeChat(b, o, 1, 6, 5, 'x'.repeat(1000)));
+  const batch = Buffer.concat(Array.from({ length: 256 }, () => chat));
+  const slow = async () => {
+    const s = (await stub.get('/stats?since=0')).body as { seconds: Array<{ slowReaders: number }> };
+    return s.seconds.reduce((n, x) => n + x.slowReaders, 0);
+  };
+  let sentMb = 0;
+  for (let i = 0; i < 200 && (await slow()) === 0; i++) {
+    if (!sender.s.write(batch)) await once(sender.s, 'drain');
+    sentMb += batch.length / 2 ** 20;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await waitFor('one slow reader counted', async () => (await slow()) === 1, 10_000);
+  t.true(sentMb < 60, `${sentMb.toFixed(1)} MB of chat before the drop`);
+  await waitFor('only the sender is left', async () => (await stub.get('/health')).body.connections === 1, 10_000);
+  sender.s.write(frame((b, o) => encodeShake(b, o, 1, 6)));
+  await waitFor('the sender still gets its shake reply', async () => sender.messages().some((m) => m.cmd === Cmd.SHAKE_REPLY), 10_000);
+});
