@@ -184,8 +184,11 @@ export async function postJson(url: string, body: unknown, token?: string): Prom
  * Debian's chronyd as a real NTP server on a loopback UDP port (-x: never touches the system clock).
  * Returns undefined when chronyd is not installed (the caller skips).
  */
+/** Debian's chronyd, when installed (apt-get install chrony). */
+export const CHRONYD = ['/usr/sbin/chronyd', '/sbin/chronyd'].find((p) => existsSync(p));
+
 export async function startChrony(t: ExecutionContext): Promise<{ port: number } | undefined> {
-  const bin = ['/usr/sbin/chronyd', '/sbin/chronyd'].find((p) => existsSync(p));
+  const bin = CHRONYD;
   if (!bin) return undefined;
   const port = await freeUdpPort();
   const dir = mkdtempSync(join(tmpdir(), 'hb-chrony-'));

@@ -73,14 +73,11 @@ async function bringUp(t: ExecutionContext, run: string, count: number, ips: num
   return { layout: up.stdout, bridgeIp: kv(up.stdout, 'bridge_ip') };
 }
 
-if (!permitted) {
-  test(`provisioning netns: SKIPPED, network namespaces are not permitted here (${(probe.stderr || probe.stdout).trim()})`, (t) => {
-    t.log('netns.sh probe exited', probe.status, probe.stderr.trim());
-    t.pass();
-  });
-}
-const netnsTest = permitted ? test.serial : test.skip;
-const e2eTest = permitted && agentWorks ? test.serial : test.skip;
+// Skipped tests say why in their title, and what it takes to run them.
+const netnsWhy = permitted ? '' : ` (skipped: network namespaces not permitted here: ${(probe.stderr || probe.stdout).trim() || `netns.sh probe exited ${probe.status}`}; run as root with iproute2)`;
+const e2eWhy = netnsWhy || (agentWorks ? '' : ' (skipped: node dist/hongbao.cjs agent --help fails: run npm run build)');
+const netnsTest = (title: string, fn: (t: ExecutionContext) => Promise<void>) => (permitted ? test.serial : test.skip)(title + netnsWhy, fn);
+const e2eTest = (title: string, fn: (t: ExecutionContext) => Promise<void>) => (permitted && agentWorks ? test.serial : test.skip)(title + e2eWhy, fn);
 
 netnsTest('provisioning netns: bring-up gives each namespace its addresses, sysctls and a path to the stub; teardown leaves nothing', async (t) => {
   const run = runId('nb');
@@ -289,6 +286,3 @@ e2eTest('provisioning netns: npm run fleet:local (fleet-local.sh) brings a fleet
   t.false(existsSync(`/tmp/hongbao-netns/${run}`));
 });
 
-if (permitted && !agentWorks) {
-  test('provisioning netns: fleet e2e and fleet:local SKIPPED, this build has no working `hongbao agent` (node dist/hongbao.cjs agent --help fails)', (t) => t.pass());
-}
