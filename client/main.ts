@@ -37,6 +37,7 @@ import type { ConnReport, ToParent, ToWorker, WorkerInit } from './ipc.ts';
 import { agentCommand, crossCheck, expandSourceIps, userRange, type AgentOptions } from './options.ts';
 import { checkSourceIps, defaultWorkers, preflight, readHostFacts } from './preflight.ts';
 import { autobindReserve, yieldToPrimary } from '../common/limits.ts';
+import { sendToParent } from '../common/parent.ts';
 import { ControllerPush } from './push.ts';
 import { AgentStats, REC_FIELDS, entry } from './stats.ts';
 import { AgentWorker } from './worker.ts';
@@ -69,17 +70,11 @@ export async function runAgent(argv: readonly string[], env: NodeJS.ProcessEnv, 
   return runParent(o, skewMs, io);
 }
 
-function ignoreSendError(): void {
-  // nobody left to report to
-}
-
 /** Worker side: wait for the slice, then run until the parent goes away or says stop. */
 function runWorker(): Promise<number> {
   return new Promise<number>((resolve) => {
     let worker: AgentWorker | undefined;
-    // The parent may be gone between the check and the write (SIGTERM to the whole group): the
-    // error then goes to the callback, never to an unhandled 'error' event (EPIPE) that kills the worker.
-    const send = (msg: ToParent) => process.connected && process.send!(msg, undefined, undefined, ignoreSendError);
+    const send = (msg: ToParent) => sendToParent(msg);
     process.on('message', (msg: ToWorker) => {
       if (msg.t === 'init') {
         worker = new AgentWorker(msg, send);

@@ -1,4 +1,4 @@
-// The connection pool of one agent worker: one WebSocket per user, opened at a bounded ramp (token
+// The connection pool of one agent worker: one connection per user (WebSocket or raw TCP), opened at a bounded ramp (token
 // bucket) and within a window of attempts in flight that adapts to the server (ConnectWindow: grows
 // while logins come back fast, shrinks when they slow down or fail, as TCP's congestion window
 // does), logged in, and reopened after a close with jittered exponential backoff. Failed and closed
@@ -254,12 +254,17 @@ export class ConnectionPool {
 
   /** Counts a failed attempt and schedules a retry with jittered exponential backoff. */
   private fail(i: number, message: string): void {
+    this.attemptFailed(i);
+    this.lastError = message;
+    this.retry(i);
+  }
+
+  /** A connect attempt of user i failed: counted, against its source IP, and the window shrinks. */
+  private attemptFailed(i: number): void {
     this.failures++;
     this.window.failed(Date.now());
     const ip = this.cfg.ipOf[i];
     this.ipErrors[ip < 0 ? this.ipErrors.length - 1 : ip]++;
-    this.lastError = message;
-    this.retry(i);
   }
 
   private retry(i: number): void {
@@ -289,10 +294,7 @@ export class ConnectionPool {
     this.lastError = err.message;
     if (this.state[i] === St.CONNECTING) {
       // The close that follows does the bookkeeping; count the failure against the source IP here.
-      this.failures++;
-      this.window.failed(Date.now());
-      const ip = this.cfg.ipOf[i];
-      this.ipErrors[ip < 0 ? this.ipErrors.length - 1 : ip]++;
+      this.attemptFailed(i);
     } else {
       this.cfg.recs.add(Math.floor(this.cfg.now() / 1000), R.errors);
     }

@@ -23,7 +23,8 @@
 // The same connections also speak the original experiment's raw-TCP framing (`raw`, or a tcp://
 // URL): no handshake, the messages back to back, each cut by the u16 length that starts its own
 // 12-byte header; a length outside 12..min(maxPayload, 65535) reports an error (closeCode 1007, or
-// 1009 when too big) and ends the connection; close() is the TCP FIN. Release/adopt, timeouts and buffers are shared.
+// 1009 when too big) and ends the connection; close() is the TCP FIN. Release/adopt, timeouts and
+// buffers are shared.
 import { createHash, randomFillSync } from 'node:crypto';
 import net from 'node:net';
 import { isUtf8 } from 'node:buffer';
@@ -94,8 +95,8 @@ interface LiteEndpoint {
   readonly isServer: boolean;
   /**
    * The original experiment's raw-TCP framing instead of WebSocket: no opening handshake, messages
-   * back to back on the stream, each cut by the u16 length its own header starts with (12..maxRaw
-   * bytes); closing is just the TCP FIN.
+   * back to back on the stream, each cut by the u16 length its own header starts with (12 to
+   * min(maxPayload, 65535) bytes); closing is just the TCP FIN.
    */
   readonly raw: boolean;
   readonly handler: LiteHandler;
@@ -287,12 +288,6 @@ export class LiteConn implements MessageConn {
     const rest = this.partial;
     this.partial = null;
     this.ep.handler.onRelease!(this, handle, rest);
-  }
-
-  /** Adopted connection: open from the start (the opening handshake happened in another process). */
-  adopted(): void {
-    this.readyState = ReadyState.OPEN;
-    this.flags |= F_OPENED;
   }
 
   /** Keeps buf[off, end) for the process that takes a released connection over. */
@@ -599,10 +594,7 @@ export class LiteConn implements MessageConn {
       `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
       'latin1',
     );
-    this.socket.setTimeout(0);
-    this.readyState = ReadyState.OPEN;
-    this.flags |= F_OPENED;
-    this.ep.handler.onOpen(this);
+    this.opened();
     if (got.restOff < got.rest.length && this.readyState === ReadyState.OPEN) this.feed(got.rest, got.restOff, got.rest.length);
     return -1;
   }
@@ -643,10 +635,7 @@ export class LiteConn implements MessageConn {
     if (upgrade.toLowerCase() !== 'websocket') return this.abort('Invalid Upgrade header');
     if (accept !== acceptKey(this.key)) return this.abort('Invalid Sec-WebSocket-Accept header');
     this.key = '';
-    this.socket.setTimeout(0);
-    this.readyState = ReadyState.OPEN;
-    this.flags |= F_OPENED;
-    this.ep.handler.onOpen(this);
+    this.opened();
     if (got.restOff < got.rest.length && this.readyState === ReadyState.OPEN) {
       // got.rest may be the shared read buffer: frames are parsed synchronously, partials copied.
       this.feed(got.rest, got.restOff, got.rest.length);
@@ -670,7 +659,10 @@ export class LiteConn implements MessageConn {
     else this.socket.write(this.ep.requestHead + this.key + '\r\n\r\n', 'latin1');
   }
 
-  /** Raw TCP: open as soon as the TCP connection is (no opening handshake). */
+  /**
+   * The connection is open: after a valid opening handshake, at once for raw TCP, or on adoption
+   * (the handshake happened in another process). Clears the handshake timeout; onOpen.
+   */
   opened(): void {
     this.socket.setTimeout(0);
     this.readyState = ReadyState.OPEN;
@@ -854,8 +846,7 @@ export function adoptLite(server: net.Server, handle: unknown): LiteConn {
   const socket = new net.Socket({ handle, readable: true, writable: true, onread: { buffer: readBuf, callback: onClientRead } } as net.SocketConstructorOpts);
   const conn = new LiteConn(socket, ep);
   attach(socket, conn, 0);
-  conn.adopted();
-  ep.handler.onOpen(conn);
+  conn.opened();
   return conn;
 }
 
@@ -879,14 +870,15 @@ export class LiteClient {
   /** Starts a connection; the handler hears onOpen, or onError then onClose. */
   connect(localAddress?: string, localPort?: number): LiteConn {
     const ep = this.ep;
-    const r = randomOffset(16);
-    const key = randPool.toString('base64', r, r + 16);
     const opts: net.NetConnectOpts = { host: ep.host, port: ep.port, noDelay: true, onread: { buffer: readBuf, callback: onClientRead } };
     if (localAddress) opts.localAddress = localAddress;
     if (localPort) opts.localPort = localPort;
     const socket = net.connect(opts);
     const conn = new LiteConn(socket, ep);
-    conn.setKey(key);
+    if (!ep.raw) {
+      const r = randomOffset(16);
+      conn.setKey(randPool.toString('base64', r, r + 16));
+    }
     attach(socket, conn, ep.handshakeTimeoutMs);
     socket.on('connect', onClientConnect);
     return conn;

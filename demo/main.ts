@@ -63,14 +63,18 @@ interface AgentHealth {
   workers: Array<{ connecting?: number; window?: number; failures?: number }>;
 }
 
-/** Logged-in connections of one agent (its /health), 0 when it does not answer. */
-async function agentConnections(controlUrl: string): Promise<number> {
+/** One agent's /health, undefined when it does not answer within 2 s. */
+async function agentHealth(controlUrl: string): Promise<AgentHealth | undefined> {
   try {
-    const h = (await (await fetch(`${controlUrl}/health`, { signal: AbortSignal.timeout(2000) })).json()) as AgentHealth;
-    return h.connections;
+    return (await (await fetch(`${controlUrl}/health`, { signal: AbortSignal.timeout(2000) })).json()) as AgentHealth;
   } catch {
-    return 0;
+    return undefined;
   }
+}
+
+/** Logged-in connections of one agent, 0 when it does not answer. */
+async function agentConnections(controlUrl: string): Promise<number> {
+  return (await agentHealth(controlUrl))?.connections ?? 0;
 }
 
 /** The fleet's connect phase on one line every few seconds: logged in, rate, in flight, failures, ETA. */
@@ -87,13 +91,7 @@ class ConnectProgress {
   ) {}
 
   private async health(): Promise<AgentHealth[]> {
-    const got = await Promise.all(
-      this.agents.map((url) =>
-        fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) })
-          .then((r) => r.json() as Promise<AgentHealth>)
-          .catch(() => undefined),
-      ),
-    );
+    const got = await Promise.all(this.agents.map(agentHealth));
     return got.filter((h): h is AgentHealth => !!h);
   }
 

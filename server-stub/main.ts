@@ -13,6 +13,7 @@ import { adoptLite, createLiteServer } from '../common/wslite.ts';
 import { RESERVED_FDS, openFileLimit, yieldToPrimary } from '../common/limits.ts';
 import { MAX_MESSAGE_BYTES } from '../common/wire.ts';
 import { assertIface, assertListenable } from '../common/addresses.ts';
+import { sendToParent } from '../common/parent.ts';
 import { F } from './fields.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { ConfigError } from '../common/errors.ts';
@@ -194,13 +195,8 @@ function admit(socket: Socket | undefined, worker: StubWorker): boolean {
   return false;
 }
 
-/** A report to a primary that is already gone (SIGTERM to the group) is dropped, not an EPIPE crash. */
-function ignoreSendError(): void {
-  // nobody left to report to
-}
-
 async function runWorker(opts: StubOptions, index: number, accepts: boolean): Promise<number> {
-  const send = (msg: ToPrimary) => process.connected && process.send!(msg, undefined, undefined, ignoreSendError);
+  const send = (msg: ToPrimary) => sendToParent(msg);
   const handOff: HandOff = (user, handle, rest, raw) => {
     const h = handle as NativeHandle;
     if (!process.connected) return h.close();
