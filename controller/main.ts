@@ -23,8 +23,8 @@ export async function runController(argv: readonly string[], env: NodeJS.Process
     io.stdout(helpText(controllerCommand));
     return 0;
   }
-  assertSafeListen('controller', 'host', o.host, o.token);
   assertListenable('controller', 'host', o.host);
+  assertSafeListen('controller', 'host', o.host, o.token);
   assertWritableDir('controller', 'results', resolve(o.results));
   const ctl = new Controller({
     resultsDir: resolve(o.results),

@@ -66,8 +66,9 @@ FLEET=("${HERE}/fleet.sh" --transport netns --run-id "${RUN}" --inventory "${INV
 if ((DRY_RUN)); then
   cat <<PLAN
 + $(q "${HERE}/netns.sh" up --run-id "${RUN}" --count "${COUNT}" --ips "${IPS}")
++ export HONGBAO_TOKEN=(a fresh one: stub, controller and agents listen on the bridge)
 + $(q node "${CLI}" stub --host BRIDGE_IP --port 0 --http-port 0 --iface "hb${RUN}br")
-+ $(q node "${CLI}" controller --host BRIDGE_IP --port 0 --stub http://BRIDGE_IP:STUB_HTTP_PORT --results "${STATE}/results" --ntp-serve 0)   # HONGBAO_TOKEN: a fresh one
++ $(q node "${CLI}" controller --host BRIDGE_IP --port 0 --stub http://BRIDGE_IP:STUB_HTTP_PORT --results "${STATE}/results" --ntp-serve 0)
 + $(q "${HERE}/netns.sh" up --run-id "${RUN}" --count "${COUNT}" --ips "${IPS}" --inventory "${INV}" --server-port STUB_PORT --users-per-vm "${USERS}" --qps "${QPS}" --controller http://BRIDGE_IP:CONTROLLER_PORT --ntp BRIDGE_IP:SNTP_PORT)
 + $(q "${FLEET[@]}" tune)
 + $(q "${FLEET[@]}" deploy)
@@ -117,6 +118,9 @@ echo "${layout}"
 
 echo "== stub on ${BRIDGE_IP}"
 mkdir -p "${STATE}"
+# Stub, controller and agents listen beyond loopback (on the bridge): one fresh token for all.
+HONGBAO_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+export HONGBAO_TOKEN
 node "${CLI}" stub --host "${BRIDGE_IP}" --port 0 --http-port 0 --iface "hb${RUN}br" >"${STATE}/stub.out" 2>"${STATE}/stub.err" &
 STUB_PID=$!
 for ((n = 0; n < 100; n++)); do
@@ -147,8 +151,6 @@ if ((CONTROLLER)) && ! node "${CLI}" controller --help >/dev/null 2>&1; then
   CONTROLLER=0
 fi
 if ((CONTROLLER)); then
-  HONGBAO_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-  export HONGBAO_TOKEN
   node "${CLI}" controller --host "${BRIDGE_IP}" --port 0 --stub "http://${BRIDGE_IP}:${HTTP_PORT}" \
     --results "${STATE}/results" --ntp-serve 0 >"${STATE}/controller.out" 2>"${STATE}/controller.err" &
   CONTROLLER_PID=$!

@@ -13,6 +13,7 @@ import { adoptLite, createLiteServer } from '../common/wslite.ts';
 import { RESERVED_FDS, openFileLimit, yieldToPrimary } from '../common/limits.ts';
 import { MAX_MESSAGE_BYTES } from '../common/wire.ts';
 import { assertIface, assertListenable } from '../common/addresses.ts';
+import { assertSafeListen } from '../common/auth.ts';
 import { sendToParent } from '../common/parent.ts';
 import { F } from './fields.ts';
 import { helpText, parseOptions } from '../common/options.ts';
@@ -49,6 +50,7 @@ export async function runStub(argv: readonly string[], env: NodeJS.ProcessEnv, i
   }
   if (cluster.isWorker) return runWorker(options, Number(env[WORKER_INDEX_ENV] ?? 0), env[WORKER_ACCEPTS_ENV] === '1');
   assertListenable('stub', 'host', options.host);
+  assertSafeListen('stub', 'host', options.host, options.token);
   if (options.iface !== 'auto') assertIface('stub', 'iface', options.iface);
   return runPrimary(options, io);
 }

@@ -68,10 +68,12 @@ test('controller: the process serves SNTP, records a run and writes it all on SI
   t.regex(c.stdout(), /"event":"stopped"/);
 });
 
-test('controller: refuses a non-loopback address without a token', async (t) => {
-  const r = await runCli(['controller', '--host', '0.0.0.0', '--port', '0'], { HONGBAO_TOKEN: '' });
-  t.is(r.code, 2);
-  t.regex(r.stderr, /--host 0\.0\.0\.0 is not a loopback address and no token is set/);
+test('controller and stub: refuse a non-loopback address without a token (their POST routes unleash load)', async (t) => {
+  for (const cmd of ['controller', 'stub']) {
+    const r = await runCli([cmd, '--host', '0.0.0.0', '--port', '0', ...(cmd === 'stub' ? ['--http-port', '0'] : [])], { HONGBAO_TOKEN: '' });
+    t.is(r.code, 2, cmd);
+    t.regex(r.stderr, new RegExp(`^hongbao ${cmd}: --host 0\\.0\\.0\\.0 is not a loopback address and no token is set`), cmd);
+  }
 });
 
 test('controller and stub: a bad --host, --results or --iface is one line naming the flag and exit 2, not a crash or a hang', async (t) => {

@@ -123,7 +123,7 @@ netnsTest('provisioning netns: bring-up gives each namespace its addresses, sysc
   t.true(layout.includes(`ns=vm1 hb-${run}-vm1 ${base}${third + 1}.1 ${base}${third + 1}.10-${base}${third + 1}.11\n`), layout);
 
   // A real stub on the bridge; a tiny ws client in each namespace logs a user in from each source IP.
-  const stub = await startCli<{ port: number; httpPort: number }>(t, ['stub', '--host', bridgeIp, '--port', '0', '--http-port', '0', '--iface', `hb${run}br`]);
+  const stub = await startCli<{ port: number; httpPort: number }>(t, ['stub', '--host', bridgeIp, '--port', '0', '--http-port', '0', '--iface', `hb${run}br`, '--token', 'netns-test']);
   const client = `
     import WebSocket from 'ws';
     const [url, local, user] = process.argv.slice(1);
@@ -179,7 +179,7 @@ e2eTest('provisioning netns: fleet of 3 namespaces x 2 source IPs: agents log ev
   const { bridgeIp } = await bringUp(t, run, 3, 2);
   const base = bridgeIp.split('.').slice(0, 2).join('.') + '.';
   const third = Number(bridgeIp.split('.')[2]);
-  const stub = await startCli<{ port: number; httpPort: number }>(t, ['stub', '--host', bridgeIp, '--port', '0', '--http-port', '0', '--iface', `hb${run}br`]);
+  const stub = await startCli<{ port: number; httpPort: number }>(t, ['stub', '--host', bridgeIp, '--port', '0', '--http-port', '0', '--iface', `hb${run}br`, '--token', 'netns-test']);
   const stats = async (since = 0) => (await (await fetch(`http://${bridgeIp}:${stub.ready.httpPort}/stats${since ? `?since=${since}` : ''}`)).json()) as { connections: number; seconds: Array<{ second: number; shakes: number }> };
   const inv = `/tmp/hongbao-netns/${run}/inventory`;
   const users = 100;
