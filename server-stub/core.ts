@@ -74,6 +74,9 @@ export class StubCore {
   private generatedAmount = 0;
   private lostWithWorkers = 0;
   private lostAmount = 0;
+  /** What dead workers had reported won before they died: kept, so won never goes down. */
+  private wonByDead = 0;
+  private wonAmountByDead = 0;
   private deaths = 0;
   /** Released connections that found their owner down (closed: the client reconnects). */
   private handOversDropped = 0;
@@ -146,9 +149,13 @@ export class StubCore {
     slot.alive = false;
     slot.connections = 0;
     this.deaths++;
-    // What was dispatched to it and not reported won is lost; won after its last report is counted lost too.
+    // What it reported won stays won; what was dispatched to it and not reported won is lost
+    // (won after its last report is counted lost too: nobody can tell it apart now).
+    this.wonByDead += slot.ledger.won;
+    this.wonAmountByDead += slot.ledger.wonAmount;
     this.lostWithWorkers += slot.dispatched - slot.ledger.won;
     this.lostAmount += slot.dispatchedAmount - slot.ledger.wonAmount;
+    slot.ledger = emptyLedger();
     for (const [req, audit] of this.audits) {
       audit.want.delete(index);
       if (audit.want.size === 0) {
@@ -351,8 +358,8 @@ export class StubCore {
         for (const i of want) this.slots[i].port?.send({ t: 'audit', req });
       });
     }
-    let won = 0;
-    let wonAmount = 0;
+    let won = this.wonByDead;
+    let wonAmount = this.wonAmountByDead;
     let inQueues = 0;
     let inQueuesAmount = 0;
     for (const l of got.values()) {

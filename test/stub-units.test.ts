@@ -7,6 +7,8 @@ import { RatePacer } from '../server-stub/pacer.ts';
 import { U32Queue } from '../server-stub/queue.ts';
 import { SecondStore } from '../server-stub/store.ts';
 import { F, N_FIELDS } from '../server-stub/fields.ts';
+import { StubCore } from '../server-stub/core.ts';
+import type { ToWorker, WorkerLedger } from '../server-stub/ipc.ts';
 
 function seeded(seed: number): () => number {
   return () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
@@ -147,4 +149,87 @@ test('store: merges counters per second and fills gaps with zeros', (t) => {
   s.addField(113, F.won, 1); // reuses 103's slot
   t.is(s.range(113, 113)[0].won, 1);
   t.is(s.range(103, 103).length, 0, 'seconds older than the history are gone');
+});
+
+/** A worker as the primary sees it: keeps the generated ids of its SETs, wins some, answers audits. */
+class FakeWorker {
+  readonly queue: number[] = [];
+  ledger: WorkerLedger = { received: 0, receivedAmount: 0, won: 0, wonAmount: 0, queued: 0, queuedAmount: 0 };
+  core!: StubCore;
+  constructor(readonly index: number, readonly sets: number, readonly workers: number) {}
+  port() {
+    return {
+      pid: 1000 + this.index,
+      send: (m: ToWorker) => {
+        if (m.t === 'gen') {
+          for (let id = m.first; id < m.first + m.count; id++) {
+            if (ownerOfSet(setOf(id, this.sets), this.workers) !== this.index) continue;
+            this.queue.push(id);
+            this.ledger.received++;
+            this.ledger.receivedAmount += amountOf(id);
+            this.ledger.queued++;
+            this.ledger.queuedAmount += amountOf(id);
+          }
+        }
+        if (m.t === 'audit') this.core.fromWorker(this.index, { t: 'audit', req: m.req, ledger: { ...this.ledger } });
+      },
+    };
+  }
+  win(n: number): void {
+    for (const id of this.queue.splice(0, n)) {
+      this.ledger.won++;
+      this.ledger.wonAmount += amountOf(id);
+      this.ledger.queued--;
+      this.ledger.queuedAmount -= amountOf(id);
+    }
+  }
+  report(): void {
+    this.core.fromWorker(this.index, { t: 'sec', records: [], upTo: 0, connections: 0, ledger: { ...this.ledger }, handedOver: 0, adopted: 0 });
+  }
+}
+
+test('core: /audit reconciles after a worker dies, keeps what it reported won, and won never goes down', async (t) => {
+  let now = 1_700_000_000_000;
+  const core = new StubCore({ workers: 2, sets: 8, history: 60, iface: 'none', clock: () => now });
+  const fakes = [0, 1].map((i) => new FakeWorker(i, 8, 2));
+  for (const f of fakes) {
+    f.core = core;
+    core.workerUp(f.index, f.port());
+  }
+  core.setGenerator({ rate: 400, total: 400 });
+  for (let i = 0; i < 20; i++) {
+    now += 100;
+    core.tick();
+  }
+  t.is(fakes[0].ledger.received + fakes[1].ledger.received, 400);
+  fakes[0].win(50);
+  fakes[1].win(70);
+  for (const f of fakes) f.report();
+  fakes[1].win(5); // won after its last report: cannot be told apart from lost once it dies
+  const before = (await core.audit()).generator;
+  t.is(before.won, 125);
+  t.true(before.reconciles);
+
+  core.workerDown(1);
+  const after = (await core.audit()).generator;
+  t.is(after.won, 50 + 70, 'the dead worker\'s reported wins stay won');
+  t.is(after.lostWithWorkers, fakes[1].ledger.received - 70);
+  t.is(after.inQueues, fakes[0].ledger.queued);
+  t.true(after.reconciles, JSON.stringify(after));
+
+  // Its replacement starts empty; generated ids keep flowing to it and the audit still adds up.
+  const fresh = new FakeWorker(1, 8, 2);
+  fresh.core = core;
+  core.workerUp(1, fresh.port());
+  core.setGenerator({ rate: 200, total: 200 });
+  for (let i = 0; i < 20; i++) {
+    now += 100;
+    core.tick();
+  }
+  fresh.win(10);
+  fresh.report();
+  const later = (await core.audit()).generator;
+  t.is(later.generated, 600);
+  t.is(later.won, 50 + 70 + 10);
+  t.true(later.reconciles, JSON.stringify(later));
 });

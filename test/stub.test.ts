@@ -299,8 +299,24 @@ test('stub: with a token, POST routes need it and GET routes do not', async (t) 
   t.is((await stub.get('/audit')).status, 200);
 });
 
-test('stub: a dead worker is reported by /health and replaced', async (t) => {
+test('stub: a dead worker is reported by /health and replaced; /audit still reconciles and keeps its wins', async (t) => {
   const stub = await startStub(t, ['--workers', '2']);
+  // Envelopes in both workers' SETs, some of them won by users of each worker.
+  // 6 envelopes in every SET (256 of them): each of the users below wins all of its 5 shakes.
+  t.is((await stub.post('/generator', { rate: 1536, total: 1536 })).status, 200);
+  await waitFor('the generator to finish', async () => (await stub.get('/audit')).body.generator.status?.finished === true);
+  const clients = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((u) => TestClient.login(stub.url, u)));
+  t.teardown(() => clients.forEach((c) => c.close()));
+  for (let round = 0; round < 5; round++) {
+    for (const [u, c] of clients.entries()) c.shake(u);
+    for (const c of clients) t.is((await c.next(Cmd.SHAKE_REPLY)).result, ShakeResult.WON);
+  }
+  // Both workers have reported their 20 wins (they report once a second).
+  const won = await waitFor('the wins reported', async () => {
+    const a = (await stub.get('/audit')).body.generator;
+    return a.won === 40 && (await stub.get('/metrics')).body.includes('hongbao_stub_won_total 40') ? a : undefined;
+  });
+  t.true(won.reconciles);
   const victim = stub.ready.workers[1];
   process.kill(victim, 'SIGKILL');
   const down = await waitFor('health reports the dead worker', async () => {
@@ -316,6 +332,12 @@ test('stub: a dead worker is reported by /health and replaced', async (t) => {
   });
   t.is(up.workers[1].restarts, 1);
   t.not(up.workers[1].pid, victim);
+  const audit = (await stub.get('/audit')).body.generator;
+  t.is(audit.won, 40, 'what the dead worker reported won stays won');
+  t.is(audit.generated, 1536);
+  t.is(audit.won + audit.inQueues + audit.lostWithWorkers, 1536);
+  t.true(audit.lostWithWorkers > 0, 'its queued envelopes died with it');
+  t.true(audit.reconciles, JSON.stringify(audit));
   t.regex(stub.stderr(), new RegExp(`worker 1 \\(pid ${victim}\\) died`));
   const c = await TestClient.login(stub.url, 1);
   c.shake(1);
