@@ -30,6 +30,8 @@ export interface WorkerInit {
   skewMs: number;
   offsetMs: number;
   changes: QpsChange[];
+  /** A restarted worker: the first second it accounts (its predecessor's unreported seconds before it are the parent's to count missed). */
+  resumeAt?: number;
 }
 
 /** Parent -> worker. */

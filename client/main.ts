@@ -30,7 +30,7 @@ import { assertSafeListen } from '../common/auth.ts';
 import { SyncedClock, parseNtpTarget, preciseClock } from '../common/clock.ts';
 import { ConfigError } from '../common/errors.ts';
 import { helpText, parseOptions } from '../common/options.ts';
-import { addChange, moduloExact, moduloRate, qpsAt, type QpsChange } from '../common/schedule.ts';
+import { addChange, countFiring, moduloExact, moduloRate, qpsAt, type QpsChange } from '../common/schedule.ts';
 import { share } from '../common/split.ts';
 import { build } from './control.ts';
 import type { ConnReport, ToParent, ToWorker, WorkerInit } from './ipc.ts';
@@ -39,7 +39,7 @@ import { checkSourceIps, defaultWorkers, preflight, readHostFacts } from './pref
 import { autobindReserve, yieldToPrimary } from '../common/limits.ts';
 import { sendToParent } from '../common/parent.ts';
 import { ControllerPush } from './push.ts';
-import { AgentStats, REC_FIELDS, entry } from './stats.ts';
+import { AgentStats, R, REC_FIELDS, entry } from './stats.ts';
 import { AgentWorker } from './worker.ts';
 
 export interface Io {
@@ -102,8 +102,14 @@ interface Slot {
   worker: Worker | undefined;
   conn: ConnReport | undefined;
   restarts: number;
-  /** Last second whose sends this worker has reported final. */
+  /** Last second whose sends this worker has reported final (or the parent has counted missed). */
   upTo: number;
+  /**
+   * Its worker died: until the replacement takes over (from second `resumeAt`), every due shake of
+   * its users is missed, and the parent counts them so each second still adds up to the share.
+   */
+  orphaned: boolean;
+  resumeAt: number | undefined;
 }
 
 async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<number> {
@@ -149,6 +155,8 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
       index: i,
       restarts: 0,
       upTo: -1,
+      orphaned: false,
+      resumeAt: undefined,
       worker: undefined,
       conn: undefined,
       init: {
@@ -181,22 +189,44 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
   const broadcast = (msg: ToWorker) => {
     for (const s of slots) if (s.worker?.isConnected()) s.worker.send(msg);
   };
+  const nowSecond = () => Math.floor(clock.now() / 1000);
+  /** Counts the due shakes of an orphaned slot's users missed, second by second up to `last`. */
+  const countOrphaned = (slot: Slot, last: number) => {
+    if (!slot.orphaned) return;
+    const end = Math.min(last, slot.resumeAt === undefined ? last : slot.resumeAt - 1);
+    const missed = new Array<number>(REC_FIELDS.length).fill(0);
+    for (let s = slot.upTo + 1; s <= end; s++) {
+      missed[R.missed] = countFiring(o.rule, o.totalUsers, qpsAt(changes, s), s, slot.init.first, slot.init.count);
+      stats.merge(s, missed, '');
+      slot.upTo = s;
+    }
+    if (slot.resumeAt !== undefined && slot.upTo >= slot.resumeAt - 1) slot.orphaned = false;
+  };
   const fork = (slot: Slot) => {
     const w = cluster.fork({ HONGBAO_AGENT_WORKER_INDEX: String(slot.index) });
     slot.worker = w;
     yieldToPrimary(w.process.pid);
     w.on('message', (msg: ToParent) => {
       if (msg.t === 'sec') {
+        countOrphaned(slot, msg.upTo);
         for (const [second, counters, hist, late] of msg.recs) stats.merge(second, counters, hist, late);
         slot.conn = msg.conn;
         slot.upTo = Math.max(slot.upTo, msg.upTo);
       }
     });
-    w.on('online', () => w.send({ ...slot.init, offsetMs: clock.offsetMs, changes } satisfies WorkerInit));
+    w.on('online', () => {
+      // A replacement takes its users over from the next second; the parent counts the gap.
+      if (slot.orphaned) slot.resumeAt = nowSecond() + 1;
+      w.send({ ...slot.init, offsetMs: clock.offsetMs, changes, ...(slot.orphaned ? { resumeAt: slot.resumeAt } : {}) } satisfies WorkerInit);
+    });
     w.on('exit', (code, signal) => {
       if (slot.worker === w) slot.worker = undefined;
       slot.conn = undefined;
       if (stopping) return;
+      // What it had not reported final is lost with it: from there on its due shakes are missed.
+      if (!slot.orphaned && slot.upTo < 0) slot.upTo = nowSecond() - 1;
+      slot.orphaned = true;
+      slot.resumeAt = undefined;
       slot.restarts++;
       io.stderr(`${tag} worker ${slot.index} (pid ${w.process.pid}) died (${signal ?? `exit ${code}`}); restarting it, its users reconnect`);
       setTimeout(() => !stopping && fork(slot), 500);
@@ -214,7 +244,6 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
   });
 
   // ---- control endpoint ------------------------------------------------------------------------
-  const nowSecond = () => Math.floor(clock.now() / 1000);
   const connections = () => slots.reduce((a, s) => a + (s.conn?.connected ?? 0), 0);
   const setQps = (qps: number, at: number) => {
     changes = addChange(changes, { at, qps });
@@ -226,10 +255,13 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     broadcast({ t: 'qps', changes });
     io.stderr(`${tag} fleet qps -> ${qps} from second ${at}${describeRate(qps)}`);
   };
-  /** Last second every live worker has reported: /stats and the controller see no half-counted second. */
+  /** Last second every worker has reported (or the parent counted missed for a dead one): /stats and the controller see no half-counted second. */
   const completeUpTo = () => {
     let upTo = nowSecond() - 1;
-    for (const s of slots) if (s.worker && !s.worker.isDead()) upTo = Math.min(upTo, s.upTo);
+    for (const s of slots) {
+      countOrphaned(s, upTo);
+      upTo = Math.min(upTo, s.upTo);
+    }
     return upTo;
   };
   const statsBody = (since: number | undefined) => {

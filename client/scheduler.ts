@@ -91,11 +91,20 @@ export class Scheduler {
     return k;
   }
 
-  start(): void {
+  /**
+   * Starts firing. Without `from`, with the next whole second (the current one is under way). With
+   * `from` (a restarted worker takes over its users from second `from`): every second from `from` on
+   * is accounted here; those already begun or past when it starts are missed whole.
+   */
+  start(from?: number): void {
     this.running = true;
     const now = this.cfg.now();
-    this.second = Math.floor(now / 1000);
-    // The current second is already under way: begin with the next one.
+    const current = Math.floor(now / 1000);
+    this.second = current;
+    if (from !== undefined) {
+      for (let s = Math.max(from, current - MAX_SKIPPED_SECONDS); s <= current; s++) this.missWhole(s);
+      this.second = Math.max(current, from - 1);
+    }
     this.dueCount = 0;
     this.cursor = 0;
     this.arm(Math.max(0, (this.second + 1) * 1000 - now));

@@ -16,6 +16,7 @@ export class AgentWorker {
   private offsetMs: number;
   private readonly recs = new SecondRecs();
   private compacted = false;
+  private readonly resumeAt: number | undefined;
 
   constructor(
     init: WorkerInit,
@@ -23,6 +24,7 @@ export class AgentWorker {
   ) {
     const base = preciseClock(init.skewMs);
     this.offsetMs = init.offsetMs;
+    this.resumeAt = init.resumeAt;
     const now = () => base() + this.offsetMs;
     const ids = new Uint32Array(init.count);
     const ipOf = new Int32Array(init.count);
@@ -70,7 +72,7 @@ export class AgentWorker {
 
   start(): void {
     this.pool.start();
-    this.scheduler.start();
+    this.scheduler.start(this.resumeAt);
     this.toParent({ t: 'ready' });
   }
 

@@ -137,7 +137,7 @@ export function offsetMs(mode: Mode, u: number, spreadMs = SPREAD_MS, stepMs = 1
   return Math.floor(((x >>> 0) / 4294967296) * Math.ceil(spreadMs / step)) * step;
 }
 
-/** Count of users in [first, first+count) that fire in second t (slow reference, for tests). */
+/** Count of users in [first, first+count) that fire in second t (one pass over them: tests, and a dead worker's seconds). */
 export function countFiring(rule: Rule, n: number, q: number, t: number, first: number, count: number): number {
   const p = permutation(n);
   const key = secondKey(rule, n, q, t);

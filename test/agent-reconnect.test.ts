@@ -47,13 +47,16 @@ test.serial(`reconnects after a stub restart with backoff, no catch-up burst, ou
 });
 }
 
-test.serial('a worker that dies is restarted and its users log in again', async (t) => {
+test.serial('a worker that dies is restarted, its users log in again, and its due shakes meanwhile are missed, not vanished', async (t) => {
   t.timeout(30_000);
+  const Q = 120;
   const stub = await startStub(t, 1);
-  const a = await startAgent(t, ['--server', `ws://127.0.0.1:${stub.port}`, '--total-users', '600', '--users', '0:600', '--workers', '2', '--source-ip', '127.0.0.6', '--qps', '60']);
+  const a = await startAgent(t, ['--server', `ws://127.0.0.1:${stub.port}`, '--total-users', '600', '--users', '0:600', '--workers', '2', '--source-ip', '127.0.0.6', '--qps', String(Q)]);
   const listening = await a.proc.event('listening');
   await a.proc.event('connected', 20000);
+  await sleep(1200);
   const victim = (listening.workers as number[])[0];
+  const killedAt = Math.floor(Date.now() / 1000);
   process.kill(victim, 'SIGKILL');
   await waitFor('worker restarted', async () => a.proc.stderr.some((l) => l.includes(`worker 0 (pid ${victim}) died (SIGKILL); restarting it`)));
   const h = await waitFor('all 600 users back', async () => {
@@ -63,4 +66,16 @@ test.serial('a worker that dies is restarted and its users log in again', async 
   t.is(h.workers[0].restarts, 1);
   t.not(h.workers[0].pid, victim);
   t.is((await stubStats(stub.httpPort)).connections, 600);
+  // Every second around the death adds up to the agent's share (the whole fleet here): sent + missed = Q.
+  const backAt = Math.floor(Date.now() / 1000);
+  const st = await waitFor('the seconds after everyone is back', async () => {
+    const body = await getJson<{ seconds: Sec[] }>(`${a.url}/stats?since=${killedAt - 1}`);
+    return body.seconds.some((s) => s.second >= backAt + 1) ? body : undefined;
+  }, 10_000);
+  const span = st.seconds.filter((s) => s.second >= killedAt - 1 && s.second <= backAt + 1);
+  t.true(span.length >= 3, JSON.stringify(span));
+  for (const s of span) t.is(s.sent + s.missed, Q, `second ${s.second}: ${JSON.stringify(s)}`);
+  t.true(span.some((s) => s.missed >= Q / 4), `the dead worker's half of the users missed: ${JSON.stringify(span)}`);
+  const last = span[span.length - 1];
+  t.is(last.sent, Q, 'once back, everything is sent again');
 });

@@ -289,3 +289,31 @@ test('stats: changed seconds are taken once, and again only when they change', a
   t.deepEqual(stats.takeChanged(103), [100, 103]);
   t.is(stats.get(100)!.c[0], 10);
 });
+
+test('scheduler: a restarted worker accounts every second from resumeAt on: begun ones missed whole, later ones fired', (t) => {
+  const S = 1_795_000_000;
+  const late = fakeScheduler({ n: 1000, total: 1000, qps: 250, mode: 'spread' });
+  late.clock.ms = S * 1000 + 500;
+  late.s.start(S - 1); // took over from S-1 but only started in the middle of S
+  t.is(late.recs.rec(S - 1).c[R.missed], 250);
+  t.is(late.recs.rec(S).c[R.missed], 250);
+  for (let ms = 0; ms < 1000; ms += 5) {
+    late.clock.ms = (S + 1) * 1000 + ms;
+    late.step();
+  }
+  t.is(late.shots.length, 250, 'the next second is fired in full');
+  late.s.stop();
+
+  const early = fakeScheduler({ n: 1000, total: 1000, qps: 250, mode: 'spread' });
+  early.clock.ms = S * 1000 + 500;
+  early.s.start(S + 2); // second S+1 is still the parent's to count
+  for (let ms = 0; ms < 2000; ms += 5) {
+    early.clock.ms = (S + 1) * 1000 + ms;
+    early.step();
+  }
+  t.is(early.recs.rec(S + 1).c[R.missed] + early.recs.rec(S + 1).c[R.sent], 0, 'nothing of S+1 here');
+  t.is(early.shots.length, 250);
+  t.true(early.shots.every(([, at]) => at >= (S + 2) * 1000));
+  t.is(early.s.missed, 0);
+  early.s.stop();
+});
