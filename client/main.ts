@@ -38,7 +38,7 @@ import { agentCommand, crossCheck, expandSourceIps, userRange, type AgentOptions
 import { checkSourceIps, defaultWorkers, preflight, readHostFacts } from './preflight.ts';
 import { autobindReserve, yieldToPrimary } from '../common/limits.ts';
 import { sendToParent } from '../common/parent.ts';
-import { ControllerPush } from './push.ts';
+import { ControllerPush, MAX_QUEUED_SAMPLES, type Sample } from './push.ts';
 import { AgentStats, R, REC_FIELDS, entry } from './stats.ts';
 import { AgentWorker } from './worker.ts';
 
@@ -323,20 +323,32 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
   io.stdout(JSON.stringify({ event: 'listening', id, controlPort, controlUrl, pid: process.pid, workers: slots.map((s) => s.worker?.process.pid ?? 0) }));
 
   // ---- once a second: connect-phase progress, controller samples -------------------------------
+  let lastPushed = -1;
+  const sampleOf = (s: number): Sample => {
+    const r = stats.get(s);
+    const c = clock.status();
+    return { id, ...entry(s, r), qps: qpsAt(changes, s), connections: connections(), offsetMs: c.offsetMs, uncertaintyMs: c.uncertaintyMs, hist: r && r.h.total ? r.h.encode() : '' };
+  };
+  /** Seconds already pushed, from `from` on (at most a queue's worth): for a controller that restarted. */
+  const replay = (from: number): Sample[] => {
+    const out: Sample[] = [];
+    for (let s = Math.max(from, startSecond, lastPushed - MAX_QUEUED_SAMPLES + 1); s <= lastPushed; s++) out.push(sampleOf(s));
+    return out;
+  };
   const push = o.controller
     ? new ControllerPush(
         o.controller,
         id,
-        () => ({ id, controlUrl, users: { first, count }, totalUsers: o.totalUsers, workers, sourceIps: sourceIps.length, rule: o.rule, mode: o.mode, pid: process.pid }),
+        () => ({ id, controlUrl, users: { first, count }, totalUsers: o.totalUsers, workers, sourceIps: sourceIps.length, rule: o.rule, mode: o.mode, pid: process.pid, qpsChanges: changes }),
         o.token,
         io,
+        replay,
       )
     : undefined;
   const started = Date.now();
   let announced = false;
   let lastLogins = 0;
   let lastProgress = '';
-  let lastPushed = -1;
   const everySecond = setInterval(() => {
     const reports = slots.map((s) => s.conn).filter((c): c is ConnReport => !!c);
     const connected = reports.reduce((a, c) => a + c.connected, 0);
@@ -372,11 +384,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
       const due = new Set(stats.takeChanged(upTo).filter((s) => s > upTo - 60));
       for (let s = lastPushed + 1; s <= upTo; s++) due.add(s);
       lastPushed = Math.max(lastPushed, upTo);
-      const c = clock.status();
-      for (const s of [...due].sort((a, b) => a - b)) {
-        const r = stats.get(s);
-        void push.tick({ id, ...entry(s, r), qps: qpsAt(changes, s), connections: connected, offsetMs: c.offsetMs, uncertaintyMs: c.uncertaintyMs, hist: r && r.h.total ? r.h.encode() : '' });
-      }
+      for (const s of [...due].sort((a, b) => a - b)) void push.tick(sampleOf(s));
     }
   }, 1000);
 

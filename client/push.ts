@@ -1,12 +1,28 @@
-// Pushes to the controller (DESIGN.md 6): registers with POST /agents and sends one sample per
-// second with POST /agents/:id/samples. The controller may be absent or restarting: failures are
+// Pushes to the controller: registers with POST /agents and sends one sample per complete second
+// with POST /agents/:id/samples. The controller may be absent or restarting: failures are
 // reported on stderr (first failure, then at most every 30 s, and the recovery), never thrown, and
 // registration is retried every 5 s until it succeeds. Each request is bounded by a timeout.
 // Samples wait in a bounded queue and go out in order, so a slow or briefly absent controller gets
 // them late (they land in their own second there) instead of never; past the bound the oldest are
-// dropped and counted.
+// dropped and counted. A controller that restarted answers 404 (it does not know us): we register
+// again, and its answer names the first second it still takes samples for (`resendFrom`): the
+// seconds from there that we had pushed to its predecessor go out again (replay).
 export interface PushIo {
   stderr: (line: string) => void;
+}
+
+/** A sample: one second of this agent's counters. */
+export type Sample = Record<string, unknown> & { second: number };
+
+/** A request the controller answered with an error status. */
+class Refused extends Error {
+  constructor(
+    path: string,
+    readonly status: number,
+    text: string,
+  ) {
+    super(`${path} answered ${status} ${text.slice(0, 200)}`);
+  }
 }
 
 const QUIET_MS = 30_000;
@@ -20,7 +36,7 @@ export class ControllerPush {
   private lastReport = 0;
   private failures = 0;
   private inFlight = false;
-  private readonly queue: Array<Record<string, unknown>> = [];
+  private readonly queue: Sample[] = [];
   pushed = 0;
   /** Samples dropped because the queue was full. */
   dropped = 0;
@@ -31,17 +47,34 @@ export class ControllerPush {
     private readonly registration: () => Record<string, unknown>,
     private readonly token: string | undefined,
     private readonly io: PushIo,
+    /** Samples of the seconds from `from` on that were pushed already (for a controller that lost them). */
+    private readonly replay: (from: number) => Sample[] = () => [],
   ) {}
 
-  private async post(path: string, body: unknown): Promise<void> {
+  private async post(path: string, body: unknown): Promise<unknown> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const res = await fetch(new URL(path, this.base), { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(2000) });
-    if (!res.ok) {
-      const text = await res.text().catch(() => '');
-      throw new Error(`${path} answered ${res.status} ${text.slice(0, 200)}`);
+    const text = await res.text().catch(() => '');
+    if (!res.ok) throw new Refused(path, res.status, text);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return undefined;
     }
-    await res.arrayBuffer().catch(() => undefined);
+  }
+
+  /** Puts the replayed seconds the queue does not hold already in front of it, oldest first. */
+  private requeue(from: number): void {
+    const queued = new Set(this.queue.map((q) => q.second));
+    const again = this.replay(from).filter((q) => !queued.has(q.second));
+    if (again.length === 0) return;
+    this.queue.unshift(...again);
+    this.queue.sort((a, b) => a.second - b.second);
+    while (this.queue.length > MAX_QUEUED_SAMPLES) {
+      this.queue.shift();
+      this.dropped++;
+    }
   }
 
   private failed(what: string, err: unknown): void {
@@ -61,7 +94,7 @@ export class ControllerPush {
   }
 
   /** Called once a second with the sample of a settled second. Never rejects. */
-  async tick(sample: Record<string, unknown> | undefined): Promise<void> {
+  async tick(sample: Sample | undefined): Promise<void> {
     if (sample) {
       this.queue.push(sample);
       if (this.queue.length > MAX_QUEUED_SAMPLES) {
@@ -76,9 +109,10 @@ export class ControllerPush {
         if (Date.now() - this.lastRegisterTry < 5000) return;
         this.lastRegisterTry = Date.now();
         try {
-          await this.post('/agents', this.registration());
+          const answer = (await this.post('/agents', this.registration())) as { resendFrom?: number | null } | undefined;
           this.registered = true;
           this.ok();
+          if (typeof answer?.resendFrom === 'number') this.requeue(answer.resendFrom);
         } catch (err) {
           this.failed('registration (POST /agents)', err);
           return;
@@ -92,10 +126,11 @@ export class ControllerPush {
           this.ok();
         } catch (err) {
           this.failed('sample push', err);
+          const status = err instanceof Refused ? err.status : 0;
           // A controller that restarted forgets us: 404 means register again.
-          if (/answered 404/.test((err as Error).message)) this.registered = false;
+          if (status === 404) this.registered = false;
           // A sample the controller rejects as invalid would block the queue forever.
-          if (/answered 400/.test((err as Error).message)) this.queue.shift();
+          if (status === 400) this.queue.shift();
           return;
         }
       }

@@ -30,6 +30,11 @@ const registerBody = {
     rule: { type: 'string', enum: ['modulo', 'window'] },
     mode: { type: 'string', enum: ['spread', 'burst'] },
     pid: { type: 'integer', minimum: 0 },
+    qpsChanges: {
+      type: 'array',
+      maxItems: 1000,
+      items: { type: 'object', required: ['at', 'qps'], additionalProperties: false, properties: { at: { type: 'integer', minimum: 0 }, qps: { type: 'integer', minimum: 0 } } },
+    },
   },
 } as const;
 
@@ -67,6 +72,12 @@ const agentSchema = {
   },
 } as const;
 
+/** The answer to a registration: the agent, and the first second the controller still takes samples for (re-push from there). */
+const registeredSchema = {
+  type: 'object',
+  properties: { ...agentSchema.properties, resendFrom: { type: 'integer', nullable: true } },
+} as const;
+
 const qpsChangeSchema = {
   type: 'object',
   properties: {
@@ -74,6 +85,7 @@ const qpsChangeSchema = {
     at: int,
     requestedAt: int,
     agents: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, ok: { type: 'boolean' }, error: { type: 'string' } } } },
+    learnedFrom: { type: 'string' },
   },
 } as const;
 
@@ -82,11 +94,11 @@ export function build(ctl: Controller): FastifyInstance {
 
   app.post(
     '/agents',
-    { schema: { body: registerBody, response: { 200: agentSchema, 201: agentSchema, ...errorResponses } } },
+    { schema: { body: registerBody, response: { 200: registeredSchema, 201: registeredSchema, ...errorResponses } } },
     async (req, reply) => {
-      const { created } = ctl.register(req.body as never);
+      const { created, resendFrom } = ctl.register(req.body as never);
       const body = ctl.agentList().find((a) => a.id === (req.body as { id: string }).id);
-      return reply.code(created ? 201 : 200).send(body);
+      return reply.code(created ? 201 : 200).send({ ...body, resendFrom });
     },
   );
 

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CodedError, HttpError } from '../common/errors.ts';
 import { Histogram } from '../common/histogram.ts';
-import { Run, type QpsChange } from './run.ts';
+import { Run, findOpenRun, type QpsChange } from './run.ts';
 import { SERVER_FIELDS, Timeline, type AgentSample, type Row, type ServerCounts } from './timeline.ts';
 
 export interface AgentRegistration {
@@ -18,7 +18,12 @@ export interface AgentRegistration {
   rule?: string;
   mode?: string;
   pid?: number;
+  /** The agent's QPS timeline (changes in effect and due): a restarted controller learns the fleet's QPS from it. */
+  qpsChanges?: Array<{ at: number; qps: number }>;
 }
+
+/** Seconds an agent keeps for re-pushing (client/stats.ts history): an open run older than that is closed, not continued. */
+export const RESUME_WINDOW_SECONDS = 600;
 
 export interface AgentEntry extends AgentRegistration {
   registeredAt: number;
@@ -67,6 +72,10 @@ export class Controller {
   private polling = false;
   private charting: Promise<unknown> | undefined;
   private lastChartAt = 0;
+  /** Agents of a continued run that have not registered again since this controller started. */
+  readonly pending = new Map<string, AgentEntry>();
+  /** While set (a continued run), nothing is written until the agents have re-pushed or are lost. */
+  private resumedAt: number | undefined;
 
   constructor(readonly config: ControllerConfig) {
     this.clock = config.clock ?? Date.now;
@@ -80,7 +89,7 @@ export class Controller {
   // ---- runs -----------------------------------------------------------------------------------
 
   startRun(config: Record<string, unknown> = {}): Run {
-    const run = new Run(this.config.resultsDir, this.clock(), { ...config, stub: this.config.stubUrl ?? null, leadSeconds: this.config.leadSeconds });
+    const run = Run.create(this.config.resultsDir, this.clock(), { ...config, stub: this.config.stubUrl ?? null, leadSeconds: this.config.leadSeconds });
     this.run = run;
     this.timeline = new Timeline(
       run.meta.startSecond,
@@ -91,6 +100,51 @@ export class Controller {
     for (const a of this.agents.values()) run.meta.agents[a.id] = { ...a };
     run.saveMeta();
     this.log(`hongbao controller: run ${run.id} started in ${run.dir}`);
+    return run;
+  }
+
+  /**
+   * On start: continues the run a previous controller left open on this results directory (it
+   * died or was killed), or closes it when it is too old to continue (its agents no longer hold the
+   * seconds in between), then starts a new one. Says which on the log.
+   */
+  async continueOrStartRun(config: Record<string, unknown> = {}): Promise<{ run: Run; continued: boolean; closed?: string }> {
+    const dir = findOpenRun(this.config.resultsDir);
+    let closed: string | undefined;
+    if (dir) {
+      const open = Run.open(dir);
+      const last = open.lastSecond();
+      const gap = this.nowSecond() - last;
+      if (gap <= RESUME_WINDOW_SECONDS) return { run: this.resume(open, config), continued: true };
+      const summary = open.finish((last + 1) * 1000);
+      await this.render(open).catch((err: Error) => this.log(`hongbao controller: charts of run ${open.id} failed: ${err.message}`));
+      this.log(
+        `hongbao controller: closed run ${open.id}, left open by a controller that stopped ${gap} s ago (more than the ${RESUME_WINDOW_SECONDS} s agents keep): ${summary.seconds} seconds recorded, stoppedAt set to its last second`,
+      );
+      closed = open.id;
+    }
+    return { run: this.startRun(config), continued: false, ...(closed ? { closed } : {}) };
+  }
+
+  private resume(run: Run, config: Record<string, unknown>): Run {
+    this.run = run;
+    const first = run.lastSecond() + 1;
+    this.qpsHistory.push(...run.meta.qpsChanges);
+    this.timeline = new Timeline(
+      run.meta.startSecond,
+      (s) => this.targetAt(s),
+      (s) => this.expectedAt(s),
+      first,
+    );
+    this.stubNext = first;
+    for (const [id, a] of Object.entries(run.meta.agents)) this.pending.set(id, { ...(a as unknown as AgentEntry), id, lost: false, lostAtSecond: null, lastSampleAt: null, registeredAt: this.clock() });
+    this.resumedAt = this.clock();
+    run.meta.resumes = [...(run.meta.resumes ?? []), { at: new Date(this.clock()).toISOString(), fromSecond: first, pid: process.pid, config }];
+    run.saveMeta();
+    this.log(
+      `hongbao controller: continuing run ${run.id} left open by a previous controller: ${run.rows.length} seconds on disk (up to ${first - 1}); ` +
+        `seconds from ${first} on are written once its ${this.pending.size} agent(s) have re-registered and re-pushed them (or after --lost-after ${this.config.lostAfterSeconds} s)`,
+    );
     return run;
   }
 
@@ -136,11 +190,13 @@ export class Controller {
 
   // ---- agents ---------------------------------------------------------------------------------
 
-  register(reg: AgentRegistration): { entry: AgentEntry; created: boolean } {
-    const old = this.agents.get(reg.id);
+  register(reg: AgentRegistration): { entry: AgentEntry; created: boolean; resendFrom: number | null } {
+    const { qpsChanges, ...rest } = reg;
+    const old = this.agents.get(reg.id) ?? this.pending.get(reg.id);
+    this.pending.delete(reg.id);
     const now = this.clock();
     const entry: AgentEntry = {
-      ...reg,
+      ...rest,
       registeredAt: old?.registeredAt ?? now,
       registeredSecond: old?.registeredSecond ?? Math.floor(now / 1000),
       lastSampleAt: old?.lastSampleAt ?? null,
@@ -156,7 +212,40 @@ export class Controller {
       this.run.saveMeta();
     }
     this.broadcast('agents', this.agentList());
-    return { entry, created: !old };
+    if (qpsChanges) this.learnQps(reg.id, qpsChanges);
+    // Samples from this second on are welcome again (a restarted agent or controller re-pushes them).
+    return { entry, created: !old, resendFrom: this.timeline?.next ?? null };
+  }
+
+  /**
+   * Takes from an agent's QPS timeline the changes this controller does not know: those after its
+   * last known change, or, knowing none, the one in effect now (a restarted controller, agents
+   * already shaking). Recorded in the run with `learnedFrom`.
+   */
+  private learnQps(id: string, changes: Array<{ at: number; qps: number }>): void {
+    const now = this.nowSecond();
+    const sorted = [...changes].sort((a, b) => a.at - b.at);
+    const lastAt = this.qpsHistory.reduce((m, c) => Math.max(m, c.at), -Infinity);
+    const inEffect = sorted.filter((c) => c.at <= now).pop();
+    for (const c of sorted) {
+      const known = this.qpsHistory.find((h) => h.at === c.at);
+      if (known) {
+        if (known.qps !== c.qps) this.log(`hongbao controller: agent ${id} runs QPS ${c.qps} from second ${c.at}, the controller recorded ${known.qps}: check that agent`);
+        continue;
+      }
+      const wanted = lastAt === -Infinity ? c.at >= (inEffect?.at ?? -Infinity) : c.at > lastAt;
+      if (!wanted) continue;
+      const change: QpsChange = { qps: c.qps, at: c.at, requestedAt: this.clock(), agents: [], learnedFrom: id };
+      this.qpsHistory.push(change);
+      this.qpsHistory.sort((a, b) => a.at - b.at);
+      if (this.run) {
+        this.run.meta.qpsChanges.push(change);
+        this.run.meta.qpsChanges.sort((a, b) => a.at - b.at);
+        this.run.saveMeta();
+      }
+      this.log(`hongbao controller: learned from agent ${id}: fleet QPS ${c.qps} from second ${c.at}`);
+      this.broadcast('qps', change);
+    }
   }
 
   sample(id: string, s: AgentSample): { accepted: boolean; late: boolean } {
@@ -212,6 +301,16 @@ export class Controller {
   checkLost(): void {
     const now = this.clock();
     const limit = this.config.lostAfterSeconds * 1000;
+    if (this.resumedAt !== undefined && now - this.resumedAt > limit) {
+      // Agents of the continued run that never came back: reported lost from where this controller took over.
+      for (const [id, a] of this.pending) {
+        this.pending.delete(id);
+        const from = this.timeline?.next ?? this.nowSecond();
+        this.agents.set(id, { ...a, lost: true, lostAtSecond: from });
+        this.log(`hongbao controller: agent ${id} of run ${this.run?.id} did not register again within ${this.config.lostAfterSeconds} s of the restart: lost from second ${from}`);
+        this.broadcast('agents', this.agentList());
+      }
+    }
     for (const a of this.agents.values()) {
       const last = a.lastSampleAt ?? a.registeredAt;
       if (!a.lost && now - last > limit) {
@@ -321,7 +420,15 @@ export class Controller {
   /** Writes settled seconds to series.ndjson, feeds the dashboard, re-renders charts when due. */
   flush(): Row[] {
     if (!this.run || this.run.stopped || !this.timeline) return [];
-    const rows = this.timeline.take(this.nowSecond() - (this.config.settleSeconds ?? 3));
+    const settled = this.nowSecond() - (this.config.settleSeconds ?? 3);
+    if (this.resumedAt !== undefined) {
+      // A continued run: the seconds since the previous controller died come from the agents'
+      // re-push; write them once every agent has caught up (or is lost), not empty before.
+      const behind = this.pending.size > 0 || [...this.agents.values()].some((a) => !a.lost && (a.lastSampleSecond ?? -1) < settled);
+      if (behind && this.clock() - this.resumedAt <= this.config.lostAfterSeconds * 1000) return [];
+      this.resumedAt = undefined;
+    }
+    const rows = this.timeline.take(settled);
     this.run.append(rows);
     for (const r of rows) this.broadcast('row', dashboardRow(r));
     const now = this.clock();

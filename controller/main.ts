@@ -40,14 +40,14 @@ export async function runController(argv: readonly string[], env: NodeJS.Process
   const app = build(ctl);
   await app.listen({ port: o.port, host: o.host });
   const port = (app.server.address() as { port: number }).port;
-  const run = ctl.startRun({ host: o.host, port, ntpServe: sntp?.port ?? null });
+  const { run, continued, closed } = await ctl.continueOrStartRun({ host: o.host, port, ntpServe: sntp?.port ?? null });
   let ticking = false;
   const timer = setInterval(() => {
     if (ticking) return;
     ticking = true;
     void ctl.tick().finally(() => (ticking = false));
   }, 1000);
-  io.stdout(JSON.stringify({ event: 'listening', port, url: `http://${o.host}:${port}`, ntpPort: sntp?.port ?? null, run: run.id, runDir: run.dir, pid: process.pid }));
+  io.stdout(JSON.stringify({ event: 'listening', port, url: `http://${o.host}:${port}`, ntpPort: sntp?.port ?? null, run: run.id, runDir: run.dir, continued, ...(closed ? { closed } : {}), pid: process.pid }));
   io.stderr(`hongbao controller: http://${o.host}:${port}/ (dashboard)${sntp ? `, SNTP on udp ${o.host}:${sntp.port}` : ''}${o.stub ? `, polling ${o.stub}` : ', no stub'}`);
 
   return new Promise<number>((done) => {

@@ -1,7 +1,7 @@
 // A run on disk: results/<YYYYMMDD-HHMMSS>/ with run.json (config, agents, QPS changes; rewritten
 // atomically when they change), series.ndjson (one line per second, appended as it happens, so a
 // crash loses at most the second in flight), charts/*.png and, at the end, summary.json.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderCharts } from './charts.ts';
 import { summarize, type Summary } from './summary.ts';
@@ -12,6 +12,18 @@ export interface QpsChange {
   at: number;
   requestedAt: number;
   agents: Array<{ id: string; ok: boolean; error?: string }>;
+  /** Set when the controller did not make this change but learned it from an agent (after a restart). */
+  learnedFrom?: string;
+}
+
+/** A controller that took the run over after the previous one stopped without closing it. */
+export interface RunResume {
+  at: string;
+  /** First second this controller writes; the ones before it were on disk already. */
+  fromSecond: number;
+  pid: number;
+  /** The restarted controller's own settings (host, port...). */
+  config: Record<string, unknown>;
 }
 
 export interface RunMeta {
@@ -22,6 +34,7 @@ export interface RunMeta {
   config: Record<string, unknown>;
   agents: Record<string, Record<string, unknown>>;
   qpsChanges: QpsChange[];
+  resumes?: RunResume[];
 }
 
 /** Folder name of a run started at `ms`: YYYYMMDD-HHMMSS (UTC). */
@@ -39,27 +52,49 @@ export class Run {
   readonly id: string;
   readonly dir: string;
   readonly meta: RunMeta;
-  readonly rows: Row[] = [];
+  readonly rows: Row[];
   private readonly series: string;
 
-  constructor(resultsDir: string, startMs: number, config: Record<string, unknown>) {
+  private constructor(dir: string, meta: RunMeta, rows: Row[]) {
+    this.id = meta.id;
+    this.dir = dir;
+    this.meta = meta;
+    this.series = join(dir, 'series.ndjson');
+    this.rows = rows;
+  }
+
+  /** A new run folder under `resultsDir`, named after `startMs`. */
+  static create(resultsDir: string, startMs: number, config: Record<string, unknown>): Run {
     let id = runIdAt(startMs);
     for (let n = 2; existsSync(join(resultsDir, id)); n++) id = `${runIdAt(startMs)}-${n}`;
-    this.id = id;
-    this.dir = join(resultsDir, id);
-    mkdirSync(join(this.dir, 'charts'), { recursive: true });
-    this.series = join(this.dir, 'series.ndjson');
-    writeFileSync(this.series, '');
-    this.meta = {
-      id,
-      startedAt: new Date(startMs).toISOString(),
-      startSecond: Math.floor(startMs / 1000),
-      stoppedAt: null,
-      config,
-      agents: {},
-      qpsChanges: [],
-    };
-    this.saveMeta();
+    const dir = join(resultsDir, id);
+    mkdirSync(join(dir, 'charts'), { recursive: true });
+    writeFileSync(join(dir, 'series.ndjson'), '');
+    const run = new Run(dir, { id, startedAt: new Date(startMs).toISOString(), startSecond: Math.floor(startMs / 1000), stoppedAt: null, config, agents: {}, qpsChanges: [] }, []);
+    run.saveMeta();
+    return run;
+  }
+
+  /**
+   * An existing run folder as a previous controller left it: its meta and the seconds on disk. A
+   * torn last line (that controller died mid-write) is cut off so that new lines start clean.
+   */
+  static open(dir: string): Run {
+    const meta = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunMeta;
+    const series = join(dir, 'series.ndjson');
+    if (!existsSync(series)) writeFileSync(series, '');
+    const text = readFileSync(series);
+    const end = text.lastIndexOf(0x0a) + 1;
+    if (end < text.length) truncateSync(series, end);
+    mkdirSync(join(dir, 'charts'), { recursive: true });
+    return new Run(dir, meta, readSeries(dir));
+  }
+
+  /** The last second written to series.ndjson (startSecond - 1 when none). */
+  lastSecond(): number {
+    let last = this.meta.startSecond - 1;
+    for (const r of this.rows) if (r.second > last) last = r.second;
+    return last;
   }
 
   get stopped(): boolean {
@@ -107,4 +142,21 @@ export function readSeries(runDir: string): Row[] {
     }
   }
   return rows;
+}
+
+/** The newest run folder under `resultsDir` whose run.json says it never stopped, if any. */
+export function findOpenRun(resultsDir: string): string | undefined {
+  if (!existsSync(resultsDir)) return undefined;
+  const names = readdirSync(resultsDir).filter((n) => /^[0-9]{8}-[0-9]{6}(-[0-9]+)?$/.test(n)).sort();
+  for (let i = names.length - 1; i >= 0; i--) {
+    const meta = join(resultsDir, names[i], 'run.json');
+    if (!existsSync(meta)) continue;
+    try {
+      if ((JSON.parse(readFileSync(meta, 'utf8')) as RunMeta).stoppedAt === null) return join(resultsDir, names[i]);
+    } catch {
+      // unreadable: not a run to continue
+    }
+    return undefined; // only the newest run can be the open one
+  }
+  return undefined;
 }

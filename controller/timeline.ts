@@ -70,8 +70,15 @@ export class Timeline {
     private readonly targetAt: (second: number) => number | null,
     /** Agents expected to report in a second. */
     private readonly expectedAgents: (second: number) => string[],
+    /** First second to write: a resumed run's earlier seconds are on disk already and stay as they are. */
+    private readonly firstSecond = startSecond,
   ) {
-    this.cursor = startSecond;
+    this.cursor = firstSecond;
+  }
+
+  /** First second not written yet. */
+  get next(): number {
+    return this.cursor;
   }
 
   private slot(second: number): Slot {
@@ -85,10 +92,10 @@ export class Timeline {
 
   /**
    * An agent's sample with its decoded latency histogram; lands in its own second however late it
-   * comes. False when before the run.
+   * comes. False when before the run (or before a resumed run's first second of this process).
    */
   addSample(agent: string, sample: AgentSample, hist: Histogram | undefined): boolean {
-    if (sample.second < this.startSecond) return false;
+    if (sample.second < this.firstSecond) return false;
     const s = this.slot(sample.second);
     s.agents.set(agent, sample);
     if (hist) s.hists.set(agent, hist);
@@ -98,7 +105,7 @@ export class Timeline {
   }
 
   addServer(second: number, counts: ServerCounts): void {
-    if (second < this.startSecond) return;
+    if (second < this.firstSecond) return;
     const s = this.slot(second);
     s.server = counts;
     if (s.written) s.dirty = true;
