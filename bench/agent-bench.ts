@@ -13,10 +13,8 @@
 //   agent's per-second records (reply - scheduled send). agent-spread also measures RSS per connection
 //   of the agent (W workers) and of the stub.
 //
-// Send lateness (actual send - scheduled send) comes from the agent's per-second lateP99Ms. (Before
-// the agent recorded it, the bench reported latency as its upper bound:
-// the scheduled instant to the pool and records nothing about when the send really happened; the
-// latency (reply - scheduled) is its upper bound and is what is reported.
+// Send lateness (actual send - scheduled send) comes from the agent's per-second lateP99Ms: the
+// worst second's p99 and the median second's.
 import { AgentProcess, type AgentSecond } from './agent-process.ts';
 import { nowSecond, sleep, sleepUntil } from './clock.ts';
 import { cpuUsBetween, fdCount, rssKb, sampleCpu, sysUsBetween, systemBusyCores, totalRssKb, type CpuSample } from './proc.ts';

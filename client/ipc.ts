@@ -23,7 +23,7 @@ export interface WorkerInit {
   /** New connections per second for this worker. */
   ramp: number;
   connectTimeoutMs: number;
-  /** WebSocket client implementation (--ws-impl); ws when absent. */
+  /** Client implementation (--ws-impl): lite when absent (the default), or the ws package. */
   wsImpl?: 'ws' | 'lite';
   /** A notice answers the oldest unanswered shake (the original server's behaviour). */
   noticeAnswersShake?: boolean;

@@ -10,7 +10,8 @@
 // symbol; per-user state lives in typed arrays indexed by the worker-local user index; outgoing
 // frames are cut from slabs; no closure per connection or message.
 //
-// Two WebSocket clients (--ws-impl): `ws` (default) or the lite transport (common/wslite.ts); the
+// Two clients (--ws-impl): the lite transport (common/wslite.ts, the default; WebSocket or, for a
+// tcp:// server, the original raw-TCP framing) or the `ws` package (WebSocket only, and wss://); the
 // pool sees either through the same small connection interface (send, close, terminate).
 import WebSocket from 'ws';
 import { Slab } from '../common/slab.ts';
@@ -61,7 +62,7 @@ export interface PoolConfig {
   sourceIps: string[];
   ramp: number;
   connectTimeoutMs: number;
-  /** WebSocket client implementation; ws when absent. */
+  /** Client implementation: lite when absent (the default), or the ws package. */
   wsImpl?: 'ws' | 'lite';
   /**
    * The original server answers some shakes with a notice (cmd 4) instead of a shake reply: then a
@@ -134,7 +135,7 @@ export class ConnectionPool {
     this.wsOpts = cfg.sourceIps.map((ip) => ({ ...base, localAddress: ip }));
     this.wsOpts.push(base);
     this.lite =
-      cfg.wsImpl === 'lite' ? new LiteClient(cfg.server, { handler: liteEvents, maxPayload: 64 * 1024, handshakeTimeoutMs: cfg.connectTimeoutMs }) : undefined;
+      (cfg.wsImpl ?? 'lite') === 'lite' ? new LiteClient(cfg.server, { handler: liteEvents, maxPayload: 64 * 1024, handshakeTimeoutMs: cfg.connectTimeoutMs }) : undefined;
   }
 
   /** Queues every user and starts the ramp. */

@@ -93,7 +93,7 @@ export class ControllerPush {
     this.failing = false;
   }
 
-  /** Called once a second with the sample of a settled second. Never rejects. */
+  /** Called with the sample of each second that is due (several per second after a pause, one more for an amended second), or undefined just to drain. Never rejects. */
   async tick(sample: Sample | undefined): Promise<void> {
     if (sample) {
       this.queue.push(sample);
