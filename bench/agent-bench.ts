@@ -16,6 +16,7 @@
 // Send lateness (actual send - scheduled send) comes from the agent's per-second lateP99Ms: the
 // worst second's p99 and the median second's.
 import { AgentProcess, type AgentSecond } from './agent-process.ts';
+import { phasesToChanges, qpsAt } from '../common/schedule.ts';
 import { nowSecond, sleep, sleepUntil } from './clock.ts';
 import { cpuUsBetween, fdCount, rssKb, sampleCpu, sysUsBetween, systemBusyCores, totalRssKb, type CpuSample } from './proc.ts';
 import type { Figure, Scenario, ScenarioResult } from './report.ts';
@@ -453,7 +454,8 @@ async function runLoad(cfg: AgentLoadConfig, log: (line: string) => void): Promi
     // worker reports a second at the start of the next one (later when its loop is behind), and late
     // replies are added as they arrive. Complete = every scheduled shake of every second counted sent
     // or missed, and every sent one answered: wait for that, bounded.
-    const target = (t: number) => phases.find((p) => t >= p.from && t < p.to)?.qps ?? 0;
+    const timeline = phasesToChanges(phases);
+    const target = (t: number) => qpsAt(timeline, t);
     const incomplete = (st: AgentSecond[]) => {
       const by = new Map(st.map((x) => [x.second, x]));
       const out: number[] = [];

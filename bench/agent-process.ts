@@ -3,7 +3,7 @@
 // user has logged in) and talks to its control endpoint. The parent and its workers are tracked by
 // PID and stopped by PID only.
 import type { AGENT_SECOND_FIELDS } from '../common/fields.ts';
-import { spawn } from 'node:child_process';
+import { CliProcess } from '../common/child.ts';
 import { cliPath } from './cli.ts';
 import { stop, track } from './children.ts';
 
@@ -121,52 +121,14 @@ export class AgentProcess {
     // No HONGBAO_* settings from the caller's environment: the bench runs the agent with its defaults.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HONGBAO_')));
     const spawnedAt = performance.now();
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)));
-    track(child.pid ?? 0, `agent ${tag}`, exited);
-    let err = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      err = (err + d).slice(-4000);
-      // Progress lines are one a second while connecting: keep them out of the bench log.
-      for (const line of d.split('\n')) if (line.trim() && !/connected \d+\/\d+ \(/.test(line)) log(`  [${tag}] ${line}`);
-    });
-    let onListening: (l: AgentListening) => void = () => undefined;
-    let onConnected: (c: AgentConnected) => void = () => undefined;
-    const listening = new Promise<AgentListening>((resolve) => (onListening = resolve));
-    const connected = new Promise<AgentConnected>((resolve, reject) => {
-      onConnected = resolve;
-      const timer = setTimeout(() => reject(new Error(`agent ${tag}: not all ${o.count} users connected within ${o.connectTimeoutMs ?? 120_000} ms; stderr: ${err.slice(-600)}`)), o.connectTimeoutMs ?? 120_000);
-      timer.unref();
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`agent ${tag} exited (${String(code)}); stderr: ${err.slice(-600)}`));
-      });
-    });
+    // Progress lines are one a second while connecting: keep them out of the bench log.
+    const child = new CliProcess<AgentListening>(`agent ${tag}`, [process.execPath], args, env, (line) => /connected \d+\/\d+ \(/.test(line) || log(`  [${tag}] ${line}`));
+    track(child.pid, `agent ${tag}`, child.exited);
+    const connected = child.waitEvent<AgentConnected>('connected', o.connectTimeoutMs ?? 120_000);
     connected.catch(() => undefined); // observed by the caller when it awaits it
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl).trim();
-        out = out.slice(nl + 1);
-        if (!line.startsWith('{')) continue;
-        try {
-          const ev = JSON.parse(line) as { event?: string };
-          if (ev.event === 'listening') onListening(ev as AgentListening);
-          else if (ev.event === 'connected') onConnected(ev as AgentConnected);
-        } catch {
-          // not an event line
-        }
-      }
-    });
-    const ready = await Promise.race([
-      listening,
-      exited.then((code) => Promise.reject(new Error(`agent ${tag} exited (${String(code)}) before listening: ${err.slice(-600)}`))),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`agent ${tag} not listening within 20 s: ${err.slice(-600)}`)), 20_000).unref()),
-    ]);
+    const ready = await child.ready(20_000);
     for (const pid of ready.workers) track(pid, `agent ${tag} worker`);
-    return new AgentProcess(ready, spawnedAt, connected, () => err);
+    return new AgentProcess(ready, spawnedAt, connected, () => child.stderr().slice(-4000));
   }
 
   get stderr(): string {

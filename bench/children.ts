@@ -1,6 +1,7 @@
 // Every process the bench starts is registered here by PID, and only those are ever signalled:
 // SIGTERM first, SIGKILL for whatever is still alive after a grace period. Used on normal ends,
 // errors, the watchdog and Ctrl-C alike.
+import { sleep } from '../common/wait.ts';
 
 interface Tracked {
   pid: number;
@@ -36,7 +37,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Stops the given tracked processes: SIGTERM, then SIGKILL after `graceMs`. */
 export async function stop(pids: readonly number[], graceMs = 3000): Promise<void> {

@@ -1,6 +1,8 @@
 // Wall-clock helpers: epoch seconds and sleeping until an instant.
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+import { sleep } from '../common/wait.ts';
+
+export { sleep };
 
 /** Current epoch second. */
 export function nowSecond(): number {

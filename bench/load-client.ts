@@ -7,6 +7,7 @@
 import WebSocket from 'ws';
 import { Cmd, Frame, ShakeResult, Size, decode, encodeLogin, encodeShake } from '../common/wire.ts';
 import type { ClientSecond, ConnectMsg, FromClient, Phase, ReportMsg, ToClient } from './load-protocol.ts';
+import { phasesToChanges, qpsAt, type QpsChange } from '../common/schedule.ts';
 import { SLOTS, SLOT_MS, firingRanges, firstInSlot, lapsOf, slotsPerLap } from './schedule.ts';
 
 const kUser = Symbol('bench.user');
@@ -45,7 +46,8 @@ let retryTimer: NodeJS.Timeout | undefined;
 let progressTimer: NodeJS.Timeout | undefined;
 
 // ---- schedule and counts ----
-let phases: Phase[] = [];
+/** The phases as a QPS timeline: each phase's rate from its `from`, 0 from its `to` (unless the next starts there). */
+let changes: QpsChange[] = [];
 let base = 0;
 let lastTo = 0;
 let sent = new Int32Array(0);
@@ -186,7 +188,7 @@ function countReply(second: number, result: number): void {
 }
 
 function startRun(p: Phase[]): void {
-  phases = p;
+  changes = phasesToChanges(p);
   base = Math.min(...p.map((x) => x.from));
   lastTo = Math.max(...p.map((x) => x.to));
   const span = lastTo - base + 10; // replies may name a second or two after the last one
@@ -226,15 +228,10 @@ function onSlot(): void {
   arm();
 }
 
-function qpsAt(second: number): number {
-  for (const p of phases) if (second >= p.from && second < p.to) return p.qps;
-  return 0;
-}
-
 /** Sends the shakes of one slot of second t; when the second is already over they are missed. */
 function fire(t: number, slot: number, tooLate: boolean): void {
   const c = cfg!;
-  const qps = qpsAt(t);
+  const qps = qpsAt(changes, t);
   const laps = lapsOf(qps, c.totalUsers);
   if (laps === 0) return;
   const period = slotsPerLap(laps);

@@ -1,6 +1,6 @@
 // Starts `node dist/hongbao.cjs stub` on loopback, waits for its "listening" line, and talks to its
 // HTTP API. The primary and its workers are tracked by PID and stopped by PID only.
-import { spawn } from 'node:child_process';
+import { CliProcess } from '../common/child.ts';
 import { cliPath } from './cli.ts';
 import { stop, track } from './children.ts';
 
@@ -62,32 +62,9 @@ export class StubProcess {
     args.push(...(opts.args ?? []));
     // No HONGBAO_* settings from the caller's environment: the bench runs the stub with its defaults.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HONGBAO_')));
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    track(child.pid ?? 0, 'stub', exited);
-    let err = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      for (const line of d.split('\n')) if (line.trim()) log(`  [stub] ${line}`);
-    });
-    const ready = await new Promise<StubReady>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`stub not listening within ${opts.timeoutMs ?? 15_000} ms: ${err}`)), opts.timeoutMs ?? 15_000);
-      const onData = (d: string) => {
-        out += d;
-        const line = out.split('\n').find((l) => l.includes('"listening"'));
-        if (!line) return;
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        child.stdout!.resume(); // keep draining
-        resolve(JSON.parse(line) as StubReady);
-      };
-      child.stdout!.setEncoding('utf8').on('data', onData);
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`stub exited (${String(code)}) before listening: ${err}`));
-      });
-    });
+    const child = new CliProcess<StubReady>('stub', [process.execPath], args, env, (line) => log(`  [stub] ${line}`));
+    track(child.pid, 'stub', child.exited);
+    const ready = await child.ready(opts.timeoutMs ?? 15_000);
     for (const pid of ready.workers) track(pid, 'stub worker');
     if (!/^127\./.test(ready.host)) throw new Error(`stub listens on ${ready.host}, not loopback`);
     return new StubProcess(ready, log);

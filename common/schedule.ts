@@ -152,14 +152,29 @@ export interface QpsChange {
   qps: number;
 }
 
-/** QPS in effect in second t, given changes sorted by `at`. */
-export function qpsAt(changes: readonly QpsChange[], t: number): number {
-  let q = 0;
+/** The change in effect in second t (the last with `at` <= t), given changes sorted by `at`. */
+export function changeAt<C extends QpsChange>(changes: readonly C[], t: number): C | undefined {
+  let cur: C | undefined;
   for (const c of changes) {
     if (c.at > t) break;
-    q = c.qps;
+    cur = c;
   }
-  return q;
+  return cur;
+}
+
+/** QPS in effect in second t (0 before any change), given changes sorted by `at`. */
+export function qpsAt(changes: readonly QpsChange[], t: number): number {
+  return changeAt(changes, t)?.qps ?? 0;
+}
+
+/** Phases of a constant rate [from, to) as a QPS timeline: each from its `from`, 0 after its `to` unless another starts there. */
+export function phasesToChanges(phases: ReadonlyArray<{ qps: number; from: number; to: number }>): QpsChange[] {
+  const out: QpsChange[] = [];
+  for (const p of [...phases].sort((a, b) => a.from - b.from)) {
+    if (out.length && out[out.length - 1].at === p.from) out.pop();
+    out.push({ at: p.from, qps: p.qps }, { at: p.to, qps: 0 });
+  }
+  return out;
 }
 
 /** Inserts a change (replacing one at the same second, dropping later ones already superseded). */

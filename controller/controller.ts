@@ -5,7 +5,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CodedError, HttpError } from '../common/errors.ts';
 import { Histogram } from '../common/histogram.ts';
-import { Run, findOpenRun, type QpsChange } from './run.ts';
+import { Run, findOpenRun, type QpsChangeRecord } from './run.ts';
+import { changeAt } from '../common/schedule.ts';
 import { SERVER_FIELDS, Timeline, type AgentSample, type Row, type ServerCounts } from './timeline.ts';
 
 export interface AgentRegistration {
@@ -61,7 +62,7 @@ export interface Subscriber {
 
 export class Controller {
   readonly agents = new Map<string, AgentEntry>();
-  readonly qpsHistory: QpsChange[] = [];
+  readonly qpsHistory: QpsChangeRecord[] = [];
   run: Run | undefined;
   private timeline: Timeline | undefined;
   readonly subscribers = new Set<Subscriber>();
@@ -235,16 +236,8 @@ export class Controller {
       }
       const wanted = lastAt === -Infinity ? c.at >= (inEffect?.at ?? -Infinity) : c.at > lastAt;
       if (!wanted) continue;
-      const change: QpsChange = { qps: c.qps, at: c.at, requestedAt: this.clock(), agents: [], learnedFrom: id };
-      this.qpsHistory.push(change);
-      this.qpsHistory.sort((a, b) => a.at - b.at);
-      if (this.run) {
-        this.run.meta.qpsChanges.push(change);
-        this.run.meta.qpsChanges.sort((a, b) => a.at - b.at);
-        this.run.saveMeta();
-      }
+      this.record({ qps: c.qps, at: c.at, requestedAt: this.clock(), agents: [], learnedFrom: id });
       this.log(`hongbao controller: learned from agent ${id}: fleet QPS ${c.qps} from second ${c.at}`);
-      this.broadcast('qps', change);
     }
   }
 
@@ -325,16 +318,25 @@ export class Controller {
   // ---- QPS ------------------------------------------------------------------------------------
 
   currentQps(): { qps: number | null; at: number | null } {
-    const now = this.nowSecond();
-    let cur: QpsChange | undefined;
-    for (const c of this.qpsHistory) if (c.at <= now) cur = c;
+    const cur = changeAt(this.qpsHistory, this.nowSecond());
     return { qps: cur?.qps ?? null, at: cur?.at ?? null };
   }
 
   targetAt(second: number): number | null {
-    let q: number | null = null;
-    for (const c of this.qpsHistory) if (c.at <= second) q = c.qps;
-    return q;
+    return changeAt(this.qpsHistory, second)?.qps ?? null;
+  }
+
+  /** Records a change in the history (kept sorted by `at`) and in the run. */
+  private record(change: QpsChangeRecord): void {
+    const byAt = (a: QpsChangeRecord, b: QpsChangeRecord) => a.at - b.at;
+    this.qpsHistory.push(change);
+    this.qpsHistory.sort(byAt);
+    if (this.run) {
+      this.run.meta.qpsChanges.push(change);
+      this.run.meta.qpsChanges.sort(byAt);
+      this.run.saveMeta();
+    }
+    this.broadcast('qps', change);
   }
 
   fleetUsers(): number | null {
@@ -344,7 +346,7 @@ export class Controller {
   }
 
   /** Picks one `at` second for the whole fleet and sends {qps, at} to every agent in parallel. */
-  async setQps(qps: number, requestedAt?: number): Promise<QpsChange> {
+  async setQps(qps: number, requestedAt?: number): Promise<QpsChangeRecord> {
     if (this.agents.size === 0) throw new CodedError(409, HttpError.CONFLICT, 'no agents are registered: start agents with --controller first');
     const users = this.fleetUsers();
     if (users !== null && qps > users) throw new CodedError(400, HttpError.BAD_REQUEST, `body/qps (${qps}) must be <= the fleet's ${users} users`);
@@ -377,15 +379,10 @@ export class Controller {
         }
       }),
     );
-    const change: QpsChange = { qps, at, requestedAt: this.clock(), agents };
-    this.qpsHistory.push(change);
-    if (this.run) {
-      this.run.meta.qpsChanges.push(change);
-      this.run.saveMeta();
-    }
+    const change: QpsChangeRecord = { qps, at, requestedAt: this.clock(), agents };
     const failed = agents.filter((a) => !a.ok);
     this.log(`hongbao controller: QPS ${qps} from second ${at}: ${agents.length - failed.length}/${agents.length} agents accepted${failed.length ? `; failed: ${failed.map((f) => `${f.id} (${f.error})`).join(', ')}` : ''}`);
-    this.broadcast('qps', change);
+    this.record(change);
     return change;
   }
 

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { renderCharts } from './charts.ts';
 import { summarize, type Summary } from './summary.ts';
 import type { Row } from './timeline.ts';
+import type { QpsChange } from '../common/schedule.ts';
 
-export interface QpsChange {
-  qps: number;
-  at: number;
+/** A fleet QPS change as the run records it: when it was asked for and what each agent answered. */
+export interface QpsChangeRecord extends QpsChange {
   requestedAt: number;
   agents: Array<{ id: string; ok: boolean; error?: string }>;
   /** Set when the controller did not make this change but learned it from an agent (after a restart). */
@@ -33,7 +33,7 @@ export interface RunMeta {
   stoppedAt: string | null;
   config: Record<string, unknown>;
   agents: Record<string, Record<string, unknown>>;
-  qpsChanges: QpsChange[];
+  qpsChanges: QpsChangeRecord[];
   resumes?: RunResume[];
 }
 

@@ -11,7 +11,8 @@ import type { Io } from '../common/io.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { share } from '../common/split.ts';
 import { demoCommand, scaleOf, type DemoOptions, type Scale } from './options.ts';
-import { CliProcess, type ChildEvent } from './processes.ts';
+import { CliProcess, type ChildEvent } from '../common/child.ts';
+import { sleep } from '../common/wait.ts';
 import { availableKiB, formatSide, sideMemory } from './memory.ts';
 import { formatTable, type PhaseLike } from './table.ts';
 
@@ -53,7 +54,6 @@ function http(token: string): Http {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** An agent's per-second connect progress line (the demo prints a fleet-wide one instead). */
 const AGENT_PROGRESS = /^hongbao agent: connected \d+\/\d+ /;

@@ -1,12 +1,14 @@
 // Helpers of the agent integration tests: real processes of dist/hongbao.cjs (build first), real
 // sockets on 127.0.0.0/8, every process killed by its PID in teardown, every wait bounded.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { CliProcess } from '../common/child.ts';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { sleep, waitFor } from '../common/wait.ts';
 
 export const CLI = new URL('../dist/hongbao.cjs', import.meta.url).pathname;
 
@@ -20,85 +22,29 @@ export interface Proc {
   kill: (signal?: NodeJS.Signals) => Promise<void>;
 }
 
+/** `hongbao ARGS` with only PATH and `env` in its environment, stopped by PID in teardown. */
 export function run(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const waiters: Array<{ name: string; resolve: (v: Record<string, unknown>) => void }> = [];
-  let outBuf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    outBuf += d.toString();
-    let nl: number;
-    while ((nl = outBuf.indexOf('\n')) >= 0) {
-      const line = outBuf.slice(0, nl);
-      outBuf = outBuf.slice(nl + 1);
-      stdout.push(line);
-      try {
-        const j = JSON.parse(line) as Record<string, unknown>;
-        for (const w of waiters.filter((w) => w.name === j.event)) w.resolve(j);
-      } catch {
-        /* not an event */
-      }
-    }
-  });
-  let errBuf = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    errBuf += d.toString();
-    const lines = errBuf.split('\n');
-    errBuf = lines.pop()!;
-    stderr.push(...lines);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const event = (name: string, timeoutMs = 15000) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      for (const line of stdout) {
-        try {
-          const j = JSON.parse(line) as Record<string, unknown>;
-          if (j.event === name) return resolve(j);
-        } catch {
-          /* skip */
-        }
-      }
-      const timer = setTimeout(() => reject(new Error(`no "${name}" event within ${timeoutMs} ms; stderr:\n${stderr.slice(-15).join('\n')}`)), timeoutMs);
-      waiters.push({
-        name,
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-      });
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`process exited (${code}) before "${name}"; stderr:\n${stderr.slice(-15).join('\n')}`));
-      });
-    });
+  const p = new CliProcess(args[0] ?? 'hongbao', [process.execPath, CLI], args, { PATH: process.env.PATH, ...env });
+  const lines = (text: string) => text.split('\n').filter((l) => l !== '');
   const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill(signal);
-    const done = await Promise.race([exited.then(() => true), sleep(4000).then(() => false)]);
-    if (!done && child.pid) child.kill('SIGKILL');
+    await p.stop(4000, signal);
   };
   t.teardown(() => kill());
-  return { child, stdout, stderr, event, exited, kill };
+  return {
+    child: p.child,
+    get stdout() {
+      return lines(p.stdout());
+    },
+    get stderr() {
+      return lines(p.stderr());
+    },
+    event: (name, timeoutMs = 15000) => p.waitEvent(name, timeoutMs),
+    exited: p.exited.then((r) => r.code),
+    kill,
+  };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value or the time is up. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15000, everyMs = 200): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
+export { sleep, waitFor };
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

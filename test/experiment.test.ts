@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CliProcess } from '../demo/processes.ts';
+import { CliProcess } from '../common/child.ts';
 import { readSeries } from '../controller/run.ts';
 import { latestRows } from '../controller/summary.ts';
 import { CLI } from './helpers/process.ts';

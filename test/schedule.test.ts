@@ -2,6 +2,8 @@ import test from 'ava';
 import {
   SPREAD_MS,
   addChange,
+  changeAt,
+  phasesToChanges,
   countFiring,
   fires,
   fleetCount,
@@ -125,4 +127,22 @@ test('QPS timeline: changes take effect at their second; a new change drops late
   c = addChange(c, { at: 150, qps: 5 });
   t.is(qpsAt(c, 250), 5);
   t.is(qpsAt(c, 120), 20);
+});
+
+test('schedule: phases become one QPS timeline; the change in effect is the last one due', (t) => {
+  const changes = phasesToChanges([
+    { qps: 20, from: 110, to: 120 },
+    { qps: 10, from: 100, to: 110 },
+    { qps: 5, from: 130, to: 131 },
+  ]);
+  t.deepEqual(changes, [
+    { at: 100, qps: 10 },
+    { at: 110, qps: 20 },
+    { at: 120, qps: 0 },
+    { at: 130, qps: 5 },
+    { at: 131, qps: 0 },
+  ]);
+  t.deepEqual([99, 100, 109, 110, 119, 120, 129, 130, 131].map((s) => qpsAt(changes, s)), [0, 10, 10, 20, 20, 0, 0, 5, 0]);
+  t.is(changeAt(changes, 99), undefined);
+  t.deepEqual(changeAt(changes, 125), { at: 120, qps: 0 });
 });

@@ -1,7 +1,8 @@
 // Starts `node dist/hongbao.cjs <command>` for a test, waits for its JSON "listening" line on
-// stdout, and ends it by PID in t.teardown (demo/processes.ts does the work).
+// stdout, and ends it by PID in t.teardown (common/child.ts does the work).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { CliProcess } from '../../demo/processes.ts';
+import { CliProcess } from '../../common/child.ts';
+import { sleep, waitFor } from '../../common/wait.ts';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 
@@ -93,15 +94,4 @@ export async function startStub(t: ExecutionContext, args: string[] = [], env: N
   };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10000, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+export { sleep, waitFor };

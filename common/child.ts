@@ -1,5 +1,5 @@
 // Starts `hongbao <command>` child processes, reads their JSON event lines from stdout, and ends
-// them by PID (only the ones started here). Used by the demo and by the tests.
+// them by PID (only the ones started here). Used by the demo, the bench and the tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface ChildEvent {
@@ -7,7 +7,7 @@ export interface ChildEvent {
   [key: string]: unknown;
 }
 
-export class CliProcess<Ready extends ChildEvent = ChildEvent> {
+export class CliProcess<Ready extends { event: string } = ChildEvent> {
   readonly child: ChildProcess;
   readonly events: ChildEvent[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -87,7 +87,7 @@ export class CliProcess<Ready extends ChildEvent = ChildEvent> {
   }
 
   /** The first event named `event` (already seen or still to come), within `timeoutMs`. */
-  waitEvent<T extends ChildEvent = ChildEvent>(event: string, timeoutMs: number): Promise<T> {
+  waitEvent<T extends { event: string } = ChildEvent>(event: string, timeoutMs: number): Promise<T> {
     const seen = this.events.find((e) => e.event === event);
     if (seen) return Promise.resolve(seen as T);
     if (!this.running) return Promise.reject(new Error(`${this.name} is not running: ${this.lastError()}`));
@@ -116,10 +116,10 @@ export class CliProcess<Ready extends ChildEvent = ChildEvent> {
     return this.waitEvent<Ready>('listening', timeoutMs);
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-  async stop(graceMs = 5000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  /** `signal` (SIGTERM), then SIGKILL after `graceMs`; resolves when the process is gone. */
+  async stop(graceMs = 5000, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.running) {
-      this.child.kill('SIGTERM');
+      this.child.kill(signal);
       const timer = setTimeout(() => this.running && this.child.kill('SIGKILL'), graceMs);
       const r = await this.exited;
       clearTimeout(timer);
