@@ -117,11 +117,19 @@ export class Scheduler {
 
   private arm(ms: number): void {
     if (!this.running) return;
-    this.timer = setTimeout(this.step, Math.max(0, Math.ceil(ms)));
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(ms)));
   }
 
   /** Bound once: the only timer callback. */
-  private readonly step = (): void => {
+  private readonly onTimer = (): void => this.step();
+
+  /**
+   * One pass of the loop at the clock's current time (cfg.now): closes the seconds that ended,
+   * sends what is due, arms the timer for the next due offset. The timer calls it; a test with an
+   * injected clock may call it directly.
+   */
+  step(): void {
     const now = this.cfg.now();
     const nowSecond = Math.floor(now / 1000);
     if (nowSecond > this.second) {
@@ -174,7 +182,7 @@ export class Scheduler {
     } else {
       this.arm(base + 1000 - this.cfg.now());
     }
-  };
+  }
 
   /** Counts the rest of the current second's list as missed. */
   private closeSecond(): void {

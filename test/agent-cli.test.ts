@@ -4,7 +4,7 @@
 // missing controller is reported, not fatal).
 import { createServer } from 'node:http';
 import test from 'ava';
-import { freePort, getJson, postJson, run, startAgent, waitFor } from './agent-helpers.ts';
+import { closedPort, getJson, postJson, run, startAgent, waitFor } from './agent-helpers.ts';
 
 test('pre-flight: more users per source IP than ephemeral ports exits 2 naming the fix (more than even the widest range has)', async (t) => {
   const p = run(t, ['agent', '--server', 'ws://127.0.0.1:1', '--users', '0:70000', '--total-users', '70000', '--source-ip', '127.0.0.2', '--control-port', '0']);
@@ -38,7 +38,7 @@ test('refuses a non-loopback control endpoint without a token; bad flags exit 2'
 
 test('control endpoint over HTTP: 400 with a message, 401 on a wrong token; a down server is retried, not fatal', async (t) => {
   t.timeout(20_000);
-  const dead = await freePort();
+  const dead = await closedPort();
   const a = await startAgent(t, ['--server', `ws://127.0.0.1:${dead}`, '--users', '0:20', '--total-users', '100', '--workers', '1', '--source-ip', '127.0.0.2'], { HONGBAO_TOKEN: 'right' });
   const wrong = await postJson(`${a.url}/qps`, { qps: 10 }, 'wrong');
   t.is(wrong.status, 401);
@@ -76,7 +76,7 @@ test('controller push: registers and pushes one sample per second; a missing con
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   t.teardown(() => srv.close());
   const ctl = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
-  const dead = await freePort();
+  const dead = await closedPort();
   const a = await startAgent(t, ['--server', `ws://127.0.0.1:${dead}`, '--users', '0:5', '--total-users', '5', '--workers', '1', '--controller', ctl, '--id', 'agent-7'], { HONGBAO_TOKEN: 'tok' });
   await waitFor('3 samples', async () => got.filter((g) => g.url === '/agents/agent-7/samples').length >= 3, 10_000);
   t.is(got[0].url, '/agents');

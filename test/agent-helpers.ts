@@ -46,7 +46,11 @@ export function run(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv 
 
 export { sleep, waitFor };
 
-export async function freePort(): Promise<number> {
+/**
+ * A port on 127.0.0.1 that nothing listens on (just released): for "the server is down". A test that
+ * restarts a server on the same port starts it on port 0 first and reuses the port it got.
+ */
+export async function closedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -57,6 +61,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A UDP port just released (chronyd must be told its port: it cannot report one it picked). */
 export async function freeUdpPort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createSocket('udp4');

@@ -2,7 +2,7 @@
 // its bounded ramp, counts what it could not send as missed, and never sends a burst of catch-up
 // shakes: the new stub never sees more than the target in any second, and exactly it once all are back.
 import test from 'ava';
-import { freePort, getJson, sleep, startAgent, startStub, stubShakes, stubStats, waitFor } from './agent-helpers.ts';
+import { getJson, sleep, startAgent, startStub, stubShakes, stubStats, waitFor } from './agent-helpers.ts';
 
 interface Sec {
   second: number;
@@ -14,10 +14,10 @@ interface Sec {
 for (const transport of ['ws', 'tcp'] as const) {
 test.serial(`reconnects after a stub restart with backoff, no catch-up burst, outage counted as missed (${transport})`, async (t) => {
   t.timeout(45_000);
-  // Over tcp:// the WebSocket port is any free one and the raw-TCP port is the fixed one.
-  const port = await freePort();
+  // The restarted stub listens where the first one did (its WebSocket port, or over tcp:// its raw-TCP port).
+  const first = await startStub(t, 1, 0, transport === 'tcp' ? ['--tcp-port', '0'] : []);
+  const port = transport === 'ws' ? first.port : first.tcpPort!;
   const stubArgs = (): [number, string[]] => (transport === 'ws' ? [port, []] : [0, ['--tcp-port', String(port)]]);
-  const first = await startStub(t, 1, ...stubArgs());
   const Q = 250;
   const a = await startAgent(t, ['--server', `${transport}://127.0.0.1:${port}`, '--total-users', '500', '--users', '0:500', '--workers', '2', '--source-ip', '127.0.0.2-3', '--qps', String(Q), '--spread-ms', '500']);
   await a.proc.event('connected', 20000);

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { ConfigError } from '../common/errors.ts';
 import { parseOptions } from '../common/options.ts';
-import { countFiring } from '../common/schedule.ts';
+import { countFiring, offsetMs } from '../common/schedule.ts';
 import { build } from '../client/control.ts';
 import { agentCommand, crossCheck, expandSourceIps, type AgentOptions } from '../client/options.ts';
 import { checkSourceIps, defaultWorkers, preflight, usersPerWorkerLimit, type HostFacts } from '../client/preflight.ts';
@@ -166,13 +166,14 @@ function fakeScheduler(opts: { n: number; total: number; qps: number; mode: 'spr
     shaker: { shake: (i, at) => (opts.down?.has(i) ? false : (shots.push([i, at]), true)) },
   });
   s.setChanges([{ at: 0, qps: opts.qps }]);
-  const step = () => (s as unknown as { step: () => void }).step();
+  const step = () => s.step();
   return { s, clock, recs, shots, step };
 }
 
 test('scheduler: spread fires each due user once at its offset, never early', (t) => {
   const f = fakeScheduler({ n: 1000, total: 1000, qps: 250, mode: 'spread' });
-  (f.s as unknown as { second: number }).second = 1_794_999_999;
+  f.clock.ms = 1_795_000_000_000 - 1;
+  f.s.start();
   for (let ms = 0; ms < 1000; ms += 3) {
     f.clock.ms = 1_795_000_000_000 + ms;
     f.step();
@@ -187,7 +188,8 @@ test('scheduler: spread fires each due user once at its offset, never early', (t
 test('scheduler: down users and a blocked loop count missed, no catch-up burst', (t) => {
   const f = fakeScheduler({ n: 1000, total: 1000, qps: 400, mode: 'spread', down: new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]) });
   const t0 = 1_795_000_000;
-  (f.s as unknown as { second: number }).second = t0 - 1;
+  f.clock.ms = t0 * 1000 - 1;
+  f.s.start();
   f.clock.ms = t0 * 1000 + 1;
   f.step();
   // The loop blocks until 0.97 s: past the deadline, nothing of t0 beyond offset 1 ms is sent.
@@ -203,19 +205,22 @@ test('scheduler: down users and a blocked loop count missed, no catch-up burst',
   t.is(c(t0 + 1)[R.missed], 400);
   t.is(c(t0 + 2)[R.missed], 400);
   t.is(c(t0 + 1)[R.sent], 0);
-  // In t0+3 only users with offset <= 500 ms fired so far, each at its own offset.
+  // In t0+3 exactly the due users with an offset <= 500 ms fired so far (the down ones missed), each at its own offset.
   const late = f.shots.slice(sentT0);
-  t.true(late.every(([, at]) => at >= (t0 + 3) * 1000 && at <= (t0 + 3) * 1000 + 500));
-  const due = countFiring('window', 1000, 400, t0 + 3, 0, 1000);
-  t.is(due, 400);
-  t.true(late.length < 400);
+  const plan = new Uint32Array(1000);
+  const k = f.s.plan(t0 + 3, plan);
+  const dueBy500 = [...plan.subarray(0, k)].filter((i) => offsetMs('spread', i) <= 500);
+  t.deepEqual(late.map(([i]) => i).sort((a, b) => a - b), dueBy500.filter((i) => i >= 10).sort((a, b) => a - b));
+  for (const [i, at] of late) t.is(at, (t0 + 3) * 1000 + offsetMs('spread', i), `user ${i} at its offset`);
+  t.is(c(t0 + 3)[R.missed], dueBy500.filter((i) => i < 10).length);
   f.s.stop();
 });
 
 test('scheduler: burst fires all due users at the top of the second', (t) => {
   const f = fakeScheduler({ n: 600, total: 1200, qps: 600, mode: 'burst' });
   const t0 = 1_795_000_010;
-  (f.s as unknown as { second: number }).second = t0 - 1;
+  f.clock.ms = t0 * 1000 - 1;
+  f.s.start();
   f.clock.ms = t0 * 1000 + 2;
   f.step();
   t.is(f.shots.length, countFiring('window', 1200, 600, t0, 0, 600));

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readSeries, type RunMeta } from '../controller/run.ts';
 import type { Row } from '../controller/timeline.ts';
 import { Controller } from '../controller/controller.ts';
-import { freePort, getJson, postJson, run, startAgent, startStub, waitFor } from './agent-helpers.ts';
+import { getJson, postJson, run, startAgent, startStub, waitFor } from './agent-helpers.ts';
 
 /** The last line of each second (amended lines replace earlier ones). */
 function bySecond(rows: Row[]): Map<number, Row> {
@@ -21,10 +21,10 @@ test('controller restart: continues the open run, keeps its QPS, and records the
   t.timeout(90_000);
   const results = mkdtempSync(join(tmpdir(), 'hb-restart-'));
   const stub = await startStub(t, 1);
-  const port = await freePort();
-  const ctlArgs = ['controller', '--port', String(port), '--results', results, '--stub', `http://127.0.0.1:${stub.httpPort}`, '--lost-after', '8'];
-  const first = run(t, ctlArgs);
+  const ctlArgs = (port: number) => ['controller', '--port', String(port), '--results', results, '--stub', `http://127.0.0.1:${stub.httpPort}`, '--lost-after', '8'];
+  const first = run(t, ctlArgs(0));
   const up1 = await first.event('listening');
+  const port = up1.port as number; // the restarted controller listens here again
   t.false(up1.continued);
   const a = await startAgent(t, ['--server', `ws://127.0.0.1:${stub.port}`, '--users', '0:400', '--total-users', '400', '--workers', '1', '--qps', '0', '--controller', `http://127.0.0.1:${port}`]);
   await a.proc.event('connected', 20_000);
@@ -40,7 +40,7 @@ test('controller restart: continues the open run, keeps its QPS, and records the
   await first.exited;
   await new Promise((r) => setTimeout(r, 4000));
 
-  const second = run(t, ctlArgs);
+  const second = run(t, ctlArgs(port));
   const up2 = await second.event('listening');
   t.true(up2.continued, 'the open run is continued');
   t.is(up2.run, up1.run);

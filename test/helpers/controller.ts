@@ -56,11 +56,4 @@ export async function fakeAgent(t: ExecutionContext, status = 200): Promise<Fake
 }
 
 
-/** A port on 127.0.0.1 that nothing listens on (just released). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+export { closedPort } from '../agent-helpers.ts';
