@@ -20,7 +20,8 @@ const client = await build({
   logLevel: 'warning',
 });
 const chartsJs = client.outputFiles[0].text;
-if (/<\/script/i.test(chartsJs)) throw new Error('the browser script contains "</script": it cannot be inlined in report.html');
+// Inside <script>, "</script" would end it and "<!--" would change how the HTML parser reads it.
+if (/<\/script|<!--/i.test(chartsJs)) throw new Error('the browser script contains "</script" or "<!--": it cannot be inlined in report.html');
 mkdirSync('dist', { recursive: true });
 writeFileSync('dist/charts.js', chartsJs);
 

@@ -35,7 +35,7 @@ function aboutRun(run: ReportRun): string {
   const machine = m.machine;
   const agentHosts = new Map<string, number>();
   for (const a of Object.values(m.agents)) {
-    const host = typeof a.controlUrl === 'string' ? new URL(a.controlUrl).hostname : '?';
+    const host = URL.canParse(String(a.controlUrl)) ? new URL(String(a.controlUrl)).hostname : '?';
     agentHosts.set(host, (agentHosts.get(host) ?? 0) + 1);
   }
   const pairs: Array<[string, string]> = [

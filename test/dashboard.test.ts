@@ -11,7 +11,7 @@ import { startCli, waitFor } from './helpers/process.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
-test('dashboard: charts fill from SSE and the form retargets QPS', async (t) => {
+test("dashboard: charts fill from SSE, agents show their last sample's age, runs link their report.html, the form retargets QPS", async (t) => {
   t.timeout(90_000);
   if (!existsSync(CHROMIUM)) t.fail(`${CHROMIUM} is missing: npm test installs Debian's chromium (test/ensure-tools.sh)`);
   const results = mkdtempSync(join(tmpdir(), 'hb-dash-'));

@@ -75,6 +75,9 @@ browserTest(`report: a short real run's report.html opens from file:// offline: 
   t.regex(run.stderr.trim().split('\n').pop()!, new RegExp(`^  ${pathToFileURL(path).href}$`), "the demo's last line links the report");
   t.true(readFileSync(join(run.dir, 'summary.txt'), 'utf8').includes(pathToFileURL(path).href), 'summary.txt links it too');
 
+  const script = readFileSync(join('dist', 'charts.js')).length;
+  t.true(statSync(path).size <= statSync(join(run.dir, 'series.ndjson')).size + script, 'no larger than the series plus the inlined script');
+
   const browser = await launch(t);
   const { page, errors, requests } = await openOffline(t, browser, path);
   const rows = latestRows(readSeries(run.dir));
