@@ -34,7 +34,7 @@ commands:
   stub         the red-envelope server (SETs, envelope queues, generator, sending service, counters)
   agent        the load agent: one WebSocket per user, NTP-synchronised shakes, control endpoint
   controller   retargets the fleet's QPS, records the run, renders charts, serves the dashboard
-  chart        re-renders a run's PNG charts and summary.json from its series.ndjson
+  chart        re-renders a run's report.html, PNG charts and summary.json; --compare B: two runs in one report
   demo         the whole experiment on this machine: stub, controller, a local fleet; charts in results/
 
 hongbao <command> --help shows a command's options.

@@ -34,7 +34,7 @@ import { addChange, countFiring, moduloExact, moduloRate, qpsAt, type QpsChange 
 import { share } from '../common/split.ts';
 import { build } from './control.ts';
 import type { ConnReport, ToParent, ToWorker, WorkerInit } from './ipc.ts';
-import { agentCommand, crossCheck, expandSourceIps, userRange, type AgentOptions } from './options.ts';
+import { agentCommand, compactSourceIps, crossCheck, expandSourceIps, userRange, type AgentOptions } from './options.ts';
 import { checkSourceIps, defaultWorkers, preflight, readHostFacts } from './preflight.ts';
 import { autobindReserve, yieldToPrimary } from '../common/limits.ts';
 import { sendToParent } from '../common/parent.ts';
@@ -339,7 +339,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     ? new ControllerPush(
         o.controller,
         id,
-        () => ({ id, controlUrl, users: { first, count }, totalUsers: o.totalUsers, workers, sourceIps: sourceIps.length, rule: o.rule, mode: o.mode, pid: process.pid, qpsChanges: changes }),
+        () => ({ id, controlUrl, users: { first, count }, totalUsers: o.totalUsers, workers, sourceIps: sourceIps.length, sourceAddresses: compactSourceIps(sourceIps).slice(0, 256), rule: o.rule, mode: o.mode, pid: process.pid, qpsChanges: changes }),
         o.token,
         io,
         replay,

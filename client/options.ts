@@ -158,6 +158,18 @@ export function expandSourceIps(values: readonly string[]): string[] {
   return out;
 }
 
+/** Source addresses as few entries as possible: runs of consecutive IPv4 addresses as "A-B" (for the controller's report). */
+export function compactSourceIps(ips: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < ips.length; ) {
+    let j = i;
+    if (isIP(ips[i]) === 4) while (j + 1 < ips.length && isIP(ips[j + 1]) === 4 && ipToInt(ips[j + 1]) === ipToInt(ips[j]) + 1) j++;
+    out.push(i === j ? ips[i] : `${ips[i]}-${ips[j]}`);
+    i = j + 1;
+  }
+  return out;
+}
+
 /** Checks that involve several flags. */
 export function crossCheck(o: AgentOptions): void {
   const { first, count } = userRange(o);

@@ -5,7 +5,9 @@ import { AGENT_SECOND_FIELDS, numberProperties } from '../common/fields.ts';
 import { baseApp, errorResponses, qpsBodySchema } from '../common/http.ts';
 import { CHART_NAMES } from './charts.ts';
 import type { Controller } from './controller.ts';
-import { chartJsSource, dashboardHtml } from './dashboard.ts';
+import { dashboardHtml } from './dashboard.ts';
+import { REPORT_FILE } from './report.ts';
+import { chartsScript } from './web/script.ts';
 
 const idPattern = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 const num = { type: 'number', minimum: 0 } as const;
@@ -27,6 +29,8 @@ const registerBody = {
     totalUsers: { type: 'integer', minimum: 1 },
     workers: { type: 'integer', minimum: 1 },
     sourceIps: { type: 'integer', minimum: 0 },
+    /** The --source-ip values as given (addresses or ranges A-B), shown in the run's report. */
+    sourceAddresses: { type: 'array', maxItems: 256, items: { type: 'string', minLength: 1, maxLength: 64 } },
     rule: { type: 'string', enum: ['modulo', 'window'] },
     mode: { type: 'string', enum: ['spread', 'burst'] },
     pid: { type: 'integer', minimum: 0 },
@@ -144,7 +148,13 @@ export function build(ctl: Controller): FastifyInstance {
 
   const runItem = {
     type: 'object',
-    properties: { id: { type: 'string' }, startedAt: { type: 'string', nullable: true }, stoppedAt: { type: 'string', nullable: true }, current: { type: 'boolean' } },
+    properties: {
+      id: { type: 'string' },
+      startedAt: { type: 'string', nullable: true },
+      stoppedAt: { type: 'string', nullable: true },
+      current: { type: 'boolean' },
+      report: { type: 'boolean' },
+    },
   } as const;
   app.get('/runs', { schema: { response: { 200: { type: 'object', properties: { runs: { type: 'array', items: runItem } } } } } }, async () => ({ runs: ctl.listRuns() }));
 
@@ -160,7 +170,16 @@ export function build(ctl: Controller): FastifyInstance {
       schema: {
         params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{8}-[0-9]{6}(-[0-9]+)?$' } } },
         response: {
-          200: { type: 'object', properties: { id: { type: 'string' }, dir: { type: 'string' }, charts: { type: 'array', items: { type: 'string' } }, summary: { type: 'object', additionalProperties: true } } },
+          200: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              dir: { type: 'string' },
+              charts: { type: 'array', items: { type: 'string' } },
+              report: { type: 'string' },
+              summary: { type: 'object', additionalProperties: true },
+            },
+          },
           ...errorResponses,
         },
       },
@@ -173,10 +192,15 @@ export function build(ctl: Controller): FastifyInstance {
     { schema: { params: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string', enum: CHART_NAMES.map((n) => `${n}.png`) } } } } },
     async (req, reply) => {
       const { id, name } = req.params as { id: string; name: string };
-      const path = ctl.chartPath(id, name.replace(/\.png$/, ''));
+      const path = ctl.runFile(id, `charts/${name}`);
       return reply.type('image/png').header('cache-control', 'no-store').send(readFileSync(path));
     },
   );
+
+  app.get('/runs/:id/report.html', async (req, reply) => {
+    const path = ctl.runFile((req.params as { id: string }).id, REPORT_FILE);
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(readFileSync(path));
+  });
 
   const healthSchema = {
     type: 'object',
@@ -217,7 +241,7 @@ export function build(ctl: Controller): FastifyInstance {
 
   // ---- live dashboard ---------------------------------------------------------------------------
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml()));
-  app.get('/assets/chart.umd.js', async (_req, reply) => reply.type('application/javascript').header('cache-control', 'max-age=3600').send(chartJsSource()));
+  app.get('/assets/charts.js', async (_req, reply) => reply.type('application/javascript').header('cache-control', 'max-age=3600').send(chartsScript()));
   app.get('/events', (req, reply) => {
     reply.hijack();
     const res = reply.raw;

@@ -1,88 +1,17 @@
 // The run's PNG charts, all on one time axis (seconds since the run started): client QPS (target
 // vs sent vs answered), server QPS, envelopes, connections, latency, packets per second. Rendered
 // with chartjs-node-canvas (canvas = @napi-rs/canvas), loaded lazily so the agent never needs it.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Row } from './timeline.ts';
 import { latestRows } from './summary.ts';
+import { CHART_DEFS, CHART_NAMES, columnsOf, type ChartName } from './chart-defs.ts';
+import { chartOptions, lineDatasets } from './chart-view.ts';
+import { writeAtomic } from './files.ts';
 
-export const CHART_NAMES = ['client-qps', 'server-qps', 'envelopes', 'connections', 'latency', 'pps'] as const;
-export type ChartName = (typeof CHART_NAMES)[number];
+export { CHART_NAMES, type ChartName } from './chart-defs.ts';
 export const CHART_WIDTH = 1200;
 export const CHART_HEIGHT = 520;
-
-interface Line {
-  label: string;
-  color: string;
-  values: (r: Row) => number | null | undefined;
-  stepped?: boolean;
-  dashed?: boolean;
-}
-
-interface ChartDef {
-  title: string;
-  yTitle: string;
-  lines: Line[];
-}
-
-const defs: Record<ChartName, ChartDef> = {
-  'client-qps': {
-    title: 'Client QPS: target vs sent vs answered',
-    yTitle: 'shakes per second',
-    lines: [
-      { label: 'target', color: '#111111', values: (r) => r.targetQps, stepped: true, dashed: true },
-      { label: 'sent', color: '#1f77b4', values: (r) => r.client.sent },
-      { label: 'answered', color: '#2ca02c', values: (r) => r.client.answered, dashed: true },
-      { label: 'missed', color: '#d62728', values: (r) => r.client.missed },
-    ],
-  },
-  'server-qps': {
-    title: 'Server QPS (stub counters)',
-    yTitle: 'per second',
-    lines: [
-      { label: 'shakes received', color: '#1f77b4', values: (r) => r.server?.shakes },
-      { label: 'served (won + empty)', color: '#2ca02c', values: (r) => (r.server ? r.server.won + r.server.empty : null) },
-      { label: 'overload', color: '#d62728', values: (r) => r.server?.overload },
-      { label: 'errors', color: '#9467bd', values: (r) => r.server?.errors },
-    ],
-  },
-  envelopes: {
-    title: 'Envelopes per second',
-    yTitle: 'envelopes per second',
-    lines: [
-      { label: 'generated', color: '#ff7f0e', values: (r) => r.server?.generated },
-      { label: 'won by shaking', color: '#2ca02c', values: (r) => r.server?.won },
-      { label: 'sent to 3 users', color: '#1f77b4', values: (r) => r.server?.sent },
-      { label: 'claims', color: '#9467bd', values: (r) => r.server?.claims },
-    ],
-  },
-  connections: {
-    title: 'Connections',
-    yTitle: 'open connections',
-    lines: [
-      { label: 'agents (logged in)', color: '#1f77b4', values: (r) => r.client.connections },
-      { label: 'server', color: '#ff7f0e', values: (r) => r.server?.connections, dashed: true },
-    ],
-  },
-  latency: {
-    title: 'Latency from the scheduled instant to the reply (no coordinated omission)',
-    yTitle: 'milliseconds',
-    lines: [
-      { label: 'p50', color: '#2ca02c', values: (r) => (r.client.answered ? r.client.p50Ms : null) },
-      { label: 'p90', color: '#1f77b4', values: (r) => (r.client.answered ? r.client.p90Ms : null) },
-      { label: 'p99', color: '#ff7f0e', values: (r) => (r.client.answered ? r.client.p99Ms : null) },
-      { label: 'max', color: '#d62728', values: (r) => (r.client.answered ? r.client.maxMs : null), dashed: true },
-    ],
-  },
-  pps: {
-    title: 'Server NIC packets per second',
-    yTitle: 'packets per second',
-    lines: [
-      { label: 'rx', color: '#1f77b4', values: (r) => r.server?.rxPackets },
-      { label: 'tx', color: '#ff7f0e', values: (r) => r.server?.txPackets },
-    ],
-  },
-};
 
 type Renderer = { renderToBufferSync: (config: unknown, mime: 'image/png') => Buffer };
 let renderer: Renderer | undefined;
@@ -104,37 +33,11 @@ function hhmmss(second: number): string {
 }
 
 export function chartConfig(name: ChartName, runId: string, rows: Row[]): unknown {
-  const def = defs[name];
+  const def = CHART_DEFS.find((d) => d.name === name)!;
   const start = rows[0]?.second ?? 0;
-  return {
-    type: 'line',
-    data: {
-      datasets: def.lines.map((l) => ({
-        label: l.label,
-        data: rows.map((r) => ({ x: r.second - start, y: l.values(r) ?? null })),
-        borderColor: l.color,
-        backgroundColor: l.color,
-        borderWidth: 2,
-        borderDash: l.dashed ? [6, 4] : undefined,
-        pointRadius: 0,
-        stepped: l.stepped ? 'middle' : false,
-        spanGaps: false,
-      })),
-    },
-    options: {
-      animation: false,
-      responsive: false,
-      parsing: true,
-      plugins: {
-        title: { display: true, text: `${def.title}  (run ${runId})`, font: { size: 18 } },
-        legend: { display: true, position: 'top' },
-      },
-      scales: {
-        x: { type: 'linear', title: { display: true, text: `seconds since run start (${hhmmss(start)} UTC)` }, ticks: { precision: 0 } },
-        y: { beginAtZero: true, title: { display: true, text: def.yTitle } },
-      },
-    },
-  };
+  const { x, charts } = columnsOf(rows, start);
+  const options = chartOptions(def, { title: `${def.title}  (run ${runId})`, xTitle: `seconds since run start (${hhmmss(start)} UTC)`, titleSize: 18 });
+  return { type: 'line', data: { datasets: lineDatasets(def, x, charts[name]) }, options: { ...options, responsive: false, parsing: true } };
 }
 
 /** Renders every chart into DIR/charts/NAME.png (written atomically); returns the paths. */
@@ -147,21 +50,8 @@ export async function renderCharts(runDir: string, runId: string, allRows: Row[]
   for (const name of CHART_NAMES) {
     const png = r.renderToBufferSync(chartConfig(name, runId, rows), 'image/png');
     const path = join(dir, `${name}.png`);
-    writeFileSync(path + '.tmp', png);
-    renameSync(path + '.tmp', path);
+    writeAtomic(path, png);
     paths.push(path);
   }
   return paths;
-}
-
-/** The chart definitions for the browser dashboard, value functions as source text: one definition for PNGs and dashboard. */
-export function chartDefsSource(): string {
-  return JSON.stringify(
-    CHART_NAMES.map((name) => ({
-      name,
-      title: defs[name].title,
-      yTitle: defs[name].yTitle,
-      lines: defs[name].lines.map((l) => ({ label: l.label, color: l.color, stepped: !!l.stepped, dashed: !!l.dashed, fn: l.values.toString() })),
-    })),
-  );
 }

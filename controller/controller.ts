@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CodedError, HttpError } from '../common/errors.ts';
 import { Histogram } from '../common/histogram.ts';
+import { REPORT_FILE } from './report.ts';
 import { Run, findOpenRun, type QpsChangeRecord } from './run.ts';
 import { changeAt } from '../common/schedule.ts';
 import { SERVER_FIELDS, Timeline, type AgentSample, type Row, type ServerCounts } from './timeline.ts';
@@ -16,6 +17,8 @@ export interface AgentRegistration {
   totalUsers?: number;
   workers?: number;
   sourceIps?: number;
+  /** The --source-ip values as given (addresses or ranges). */
+  sourceAddresses?: string[];
   rule?: string;
   mode?: string;
   pid?: number;
@@ -47,11 +50,16 @@ export interface ControllerConfig {
   log?: (line: string) => void;
   /** Seconds after which a second is written even if data is missing (agents push second now-2). */
   settleSeconds?: number;
+  /**
+   * At most how long (real ms) stopping a run waits for the agents' and the stub's data of its last
+   * seconds (agents push a second once it is over); 0: write what is there at once.
+   */
+  stopGraceMs?: number;
   /** Timeout of calls to agents and the stub. */
   callTimeoutMs?: number;
   /**
-   * Renders a run's charts; returns the PNG paths. Default: in this process. The CLI renders in a
-   * child process (`hongbao chart DIR`) so that drawing never stalls the QPS fan-out.
+   * Renders a run's report.html and charts; returns the PNG paths. Default: in this process. The
+   * CLI renders in a child process (`hongbao chart DIR`) so that drawing never stalls the QPS fan-out.
    */
   renderCharts?: (run: Run) => Promise<string[]>;
 }
@@ -149,22 +157,55 @@ export class Controller {
     return run;
   }
 
-  /** Stops the current run: writes what is recorded, summary.json and the charts. */
+  /** Stops the current run: writes what is recorded, summary.json, the stub's audit, report.html and the charts. */
   async stopRun(id?: string) {
     const run = this.run;
     if (!run || run.stopped || (id !== undefined && run.id !== id)) {
       throw new CodedError(404, HttpError.NOT_FOUND, id ? `no running run ${id}` : 'no run is in progress');
     }
+    const last = this.nowSecond() - 1;
+    await this.awaitSeconds(last);
     await this.charting;
-    run.append(this.timeline!.take(this.nowSecond() - 1));
+    run.append(this.timeline!.take(last));
+    for (const a of this.agents.values()) run.meta.agents[a.id] = { ...a };
+    await this.saveAudit(run);
     const summary = run.finish(this.clock());
     const charts = await this.render(run);
+    const report = join(run.dir, REPORT_FILE);
     this.broadcast('stopped', { id: run.id });
-    this.log(`hongbao controller: run ${run.id} stopped; charts in ${join(run.dir, 'charts')}`);
-    return { id: run.id, dir: run.dir, summary, charts };
+    this.log(`hongbao controller: run ${run.id} stopped; report ${report}, charts in ${join(run.dir, 'charts')}`);
+    return { id: run.id, dir: run.dir, summary, charts, report };
   }
 
-  listRuns(): Array<{ id: string; startedAt: string | null; stoppedAt: string | null; current: boolean }> {
+  /** Waits (at most stopGraceMs) until agents and stub have reported every second up to `last`. */
+  private async awaitSeconds(last: number): Promise<void> {
+    const end = Date.now() + (this.config.stopGraceMs ?? 0);
+    while (Date.now() < end && !this.timeline!.complete(last, !!this.config.stubUrl)) {
+      await new Promise((r) => setTimeout(r, 200));
+      await this.pollStub();
+    }
+  }
+
+  /** Reads the stub's /audit into the run's audit.json (or why it could not). */
+  private async saveAudit(run: Run): Promise<void> {
+    const stub = this.config.stubUrl;
+    if (!stub) return;
+    const url = new URL('/audit', stub).href;
+    const at = new Date(this.clock()).toISOString();
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(this.config.callTimeoutMs ?? 5000) });
+      const body = (await res.json()) as Record<string, Record<string, unknown>> & { message?: string };
+      if (!res.ok) throw new Error(`answered ${res.status}: ${body.message ?? JSON.stringify(body)}`);
+      run.saveAudit({ at, url, audit: body });
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      const why = e.name === 'TimeoutError' ? 'no answer in time' : (e.cause?.code ?? e.message);
+      this.log(`hongbao controller: the stub's audit ${url} could not be read: ${why}`);
+      run.saveAudit({ at, url, error: why });
+    }
+  }
+
+  listRuns(): Array<{ id: string; startedAt: string | null; stoppedAt: string | null; current: boolean; report: boolean }> {
     const dir = this.config.resultsDir;
     if (!existsSync(dir)) return [];
     const out = [];
@@ -177,15 +218,22 @@ export class Controller {
       } catch {
         // a run.json being rewritten; list it anyway
       }
-      out.push({ id: name, startedAt: m.startedAt ?? null, stoppedAt: m.stoppedAt ?? null, current: this.run?.id === name && !this.run.stopped });
+      out.push({
+        id: name,
+        startedAt: m.startedAt ?? null,
+        stoppedAt: m.stoppedAt ?? null,
+        current: this.run?.id === name && !this.run.stopped,
+        report: existsSync(join(dir, name, REPORT_FILE)),
+      });
     }
     return out;
   }
 
-  chartPath(runId: string, name: string): string {
+  /** Path of a file of a run folder (`charts/NAME.png`, `report.html`); 404 when it is not there (yet). */
+  runFile(runId: string, file: string): string {
     if (!/^[0-9]{8}-[0-9]{6}(-[0-9]+)?$/.test(runId)) throw new CodedError(404, HttpError.NOT_FOUND, `no run ${runId}`);
-    const path = join(this.config.resultsDir, runId, 'charts', `${name}.png`);
-    if (!existsSync(path)) throw new CodedError(404, HttpError.NOT_FOUND, `no chart ${name}.png in run ${runId} (yet)`);
+    const path = join(this.config.resultsDir, runId, file);
+    if (!existsSync(path)) throw new CodedError(404, HttpError.NOT_FOUND, `no ${file} in run ${runId} (yet)`);
     return path;
   }
 
@@ -208,10 +256,7 @@ export class Controller {
     };
     this.agents.set(reg.id, entry);
     if (old?.lost) this.log(`hongbao controller: agent ${reg.id} is back`);
-    if (this.run) {
-      this.run.meta.agents[reg.id] = { ...entry };
-      this.run.saveMeta();
-    }
+    this.recordAgent(entry);
     this.broadcast('agents', this.agentList());
     if (qpsChanges) this.learnQps(reg.id, qpsChanges);
     // Samples from this second on are welcome again (a restarted agent or controller re-pushes them).
@@ -259,6 +304,7 @@ export class Controller {
       a.lost = false;
       a.lostAtSecond = null;
       this.log(`hongbao controller: agent ${id} is sending samples again`);
+      this.recordAgent(a);
     }
     if (!this.timeline) return { accepted: false, late: false };
     const late = s.second < this.nowSecond() - (this.config.settleSeconds ?? 3);
@@ -278,6 +324,13 @@ export class Controller {
       lastSampleSecond: a.lastSampleSecond,
       lastSampleAgoS: a.lastSampleAt === null ? null : Math.round((now - a.lastSampleAt) / 100) / 10,
     }));
+  }
+
+  /** An agent's entry as the run's run.json keeps it (registration, lost and back again, the end). */
+  private recordAgent(a: AgentEntry): void {
+    if (!this.run || this.run.stopped) return;
+    this.run.meta.agents[a.id] = { ...a };
+    this.run.saveMeta();
   }
 
   private expectedAt(second: number): string[] {
@@ -310,6 +363,7 @@ export class Controller {
         a.lost = true;
         a.lostAtSecond = Math.floor(last / 1000) + 1;
         this.log(`hongbao controller: agent ${a.id} lost: no sample for ${Math.round((now - last) / 1000)} s`);
+        this.recordAgent(a);
         this.broadcast('agents', this.agentList());
       }
     }
@@ -439,14 +493,18 @@ export class Controller {
     return rows;
   }
 
-  private render(run: Run): Promise<string[]> {
-    return this.config.renderCharts ? this.config.renderCharts(run) : run.charts();
+  private async render(run: Run): Promise<string[]> {
+    const charts = await (this.config.renderCharts ? this.config.renderCharts(run) : run.charts());
+    this.broadcast('report', { id: run.id });
+    return charts;
   }
 
   async tick(): Promise<void> {
     this.checkLost();
     await this.pollStub();
     this.flush();
+    // The dashboard shows the age of every agent's last sample.
+    if (this.agents.size) this.broadcast('agents', this.agentList());
   }
 
   // ---- dashboard ------------------------------------------------------------------------------

@@ -1,21 +1,7 @@
-// GET / : the live dashboard. Chart.js in the browser, fed by server-sent events (/events), with the
-// same six charts as the PNGs (the line definitions come from charts.ts) and a form to retarget QPS.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { chartDefsSource } from './charts.ts';
-
-declare const __HONGBAO_CHART_UMD__: string | undefined;
-
-let chartJs: string | undefined;
-
-/** Chart.js's UMD build: inlined into dist/hongbao.cjs at build time, read from node_modules otherwise. */
-export function chartJsSource(): string {
-  if (chartJs !== undefined) return chartJs;
-  if (typeof __HONGBAO_CHART_UMD__ === 'string') return (chartJs = __HONGBAO_CHART_UMD__);
-  const require = createRequire(join(process.cwd(), 'package.json'));
-  return (chartJs = readFileSync(require.resolve('chart.js/dist/chart.umd.js'), 'utf8'));
-}
+// GET / : the live dashboard. The six charts of the PNGs and report.html (same definitions and
+// browser script: controller/web/client.ts, served as /assets/charts.js), fed by server-sent events
+// (/events); the agents with the age of their last sample; the runs with their reports; a form to
+// retarget QPS.
 
 export function dashboardHtml(): string {
   return `<!doctype html>
@@ -28,15 +14,17 @@ export function dashboardHtml(): string {
   body { font: 14px system-ui, sans-serif; margin: 16px; color: #222; }
   header { display: flex; flex-wrap: wrap; gap: 24px; align-items: baseline; }
   h1 { font-size: 20px; margin: 0; }
+  h2 { font-size: 15px; margin: 16px 0 4px; }
   .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; margin-top: 16px; }
   .card { border: 1px solid #ddd; border-radius: 6px; padding: 8px; }
-  canvas { width: 100% !important; height: 260px !important; }
   form { display: flex; gap: 8px; align-items: center; }
   input { width: 110px; }
   #result { font-family: monospace; }
   table { border-collapse: collapse; }
   td, th { padding: 2px 8px; border-bottom: 1px solid #eee; text-align: left; }
   .lost { color: #c00; font-weight: bold; }
+  .tables { display: flex; flex-wrap: wrap; gap: 32px; }
+  .hint { color: #666; font-size: 12px; }
 </style>
 </head>
 <body>
@@ -52,46 +40,59 @@ export function dashboardHtml(): string {
     <span id="result"></span>
   </form>
 </header>
-<table id="agents"><thead><tr><th>agent</th><th>status</th><th>users</th><th>last sample</th></tr></thead><tbody></tbody></table>
+<div class="tables">
+  <section><h2>agents</h2>
+  <table id="agents"><thead><tr><th>agent</th><th>status</th><th>users</th><th>last sample</th></tr></thead><tbody></tbody></table></section>
+  <section><h2>runs</h2>
+  <table id="runs"><thead><tr><th>run</th><th>started (UTC)</th><th>stopped (UTC)</th><th>report</th></tr></thead><tbody></tbody></table></section>
+</div>
+<div class="hint">drag across a chart to zoom into those seconds, double-click to see the whole run; hover to read a second</div>
 <div class="grid" id="charts"></div>
-<script src="/assets/chart.umd.js"></script>
+<script src="/assets/charts.js"></script>
 <script>
-const DEFS = ${chartDefsSource()};
 const hb = (window.hb = { rows: new Map(), charts: {}, events: 0, ready: false });
 const $ = (id) => document.getElementById(id);
-for (const d of DEFS) {
-  const card = document.createElement('div');
-  card.className = 'card';
-  const canvas = document.createElement('canvas');
-  canvas.id = 'chart-' + d.name;
-  card.appendChild(canvas);
-  $('charts').appendChild(card);
-  d.fns = d.lines.map((l) => new Function('return (' + l.fn + ')')());
-  hb.charts[d.name] = new Chart(canvas, {
-    type: 'line',
-    data: { datasets: d.lines.map((l) => ({ label: l.label, data: [], borderColor: l.color, backgroundColor: l.color, borderWidth: 2, pointRadius: 0, stepped: l.stepped ? 'middle' : false, borderDash: l.dashed ? [6, 4] : undefined })) },
-    options: { animation: false, responsive: true, maintainAspectRatio: false, plugins: { title: { display: true, text: d.title } },
-      scales: { x: { type: 'linear', title: { display: true, text: 'seconds since run start' }, ticks: { precision: 0 } }, y: { beginAtZero: true, title: { display: true, text: d.yTitle } } } },
-  });
-}
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+let group = null;
 let start = null;
+let history = [];
 let pending = false;
 function redraw() {
   pending = false;
   const rows = [...hb.rows.values()].sort((a, b) => a.second - b.second);
-  for (const d of DEFS) {
-    const chart = hb.charts[d.name];
-    d.fns.forEach((fn, i) => { chart.data.datasets[i].data = rows.map((r) => ({ x: r.second - start, y: fn(r) ?? null })); });
-    chart.update('none');
-  }
+  group.markers.length = 0;
+  for (const c of history) group.markers.push({ x: c.at - start, label: c.qps + ' QPS' });
+  group.setRuns([HB.columnsOf(rows, start)]);
   hb.ready = true;
 }
-function schedule() { if (!pending) { pending = true; requestAnimationFrame(redraw); } }
-function showAgents(list) {
-  $('agentCount').textContent = list.length;
-  $('agents').tBodies[0].innerHTML = list.map((a) => '<tr><td>' + a.id + '</td><td class="' + a.status + '">' + a.status + '</td><td>' +
-    (a.users ? a.users.first + '+' + a.users.count : '') + '</td><td>' + (a.lastSampleSecond ?? '') + '</td></tr>').join('');
+function schedule() { if (!pending && group) { pending = true; requestAnimationFrame(redraw); } }
+// The age of each agent's last sample, counted on in the browser between the controller's updates.
+let agents = { list: [], at: 0 };
+function ago(s) {
+  if (s === null || s === undefined) return 'never';
+  if (s < 120) return Math.max(0, Math.round(s)) + ' s ago';
+  if (s < 7200) return Math.round(s / 60) + ' min ago';
+  return Math.round(s / 3600) + ' h ago';
 }
+function showAgents() {
+  const since = (Date.now() - agents.at) / 1000;
+  $('agentCount').textContent = agents.list.length;
+  $('agents').tBodies[0].innerHTML = agents.list.map((a) => '<tr><td>' + esc(a.id) + '</td><td class="' + a.status + '">' + a.status + '</td><td>' +
+    (a.users ? a.users.first + '+' + a.users.count : '') + '</td><td class="age">' + ago(a.lastSampleAgoS === null ? null : a.lastSampleAgoS + since) + '</td></tr>').join('');
+}
+function setAgents(list) { agents = { list, at: Date.now() }; showAgents(); }
+setInterval(showAgents, 1000);
+const hms = (iso) => (iso ? iso.slice(0, 19).replace('T', ' ') : '');
+async function showRuns() {
+  try {
+    const { runs } = await (await fetch('/runs')).json();
+    $('runs').tBodies[0].innerHTML = runs.slice().reverse().map((r) => '<tr><td>' + esc(r.id) + (r.current ? ' (current)' : '') + '</td><td>' + hms(r.startedAt) + '</td><td>' +
+      (r.stoppedAt ? hms(r.stoppedAt) : r.current ? 'running' : '-') + '</td><td>' + (r.report ? '<a href="/runs/' + encodeURIComponent(r.id) + '/report.html">report.html</a>' : '-') + '</td></tr>').join('');
+  } catch {
+    // the controller is away: keep the list shown
+  }
+}
+setInterval(showRuns, 10000);
 function showQps(q) { $('qps').textContent = q && q.qps !== null && q.qps !== undefined ? q.qps + (q.at ? ' (from ' + new Date(q.at * 1000).toISOString().slice(11, 19) + ')' : '') : '-'; }
 const es = new EventSource('/events');
 es.addEventListener('init', (e) => {
@@ -99,15 +100,23 @@ es.addEventListener('init', (e) => {
   hb.events++;
   $('run').textContent = s.run ? s.run.id : 'none';
   start = s.run ? s.run.startSecond : (s.rows[0] ? s.rows[0].second : 0);
+  if (!group) {
+    group = HB.mountCharts($('charts'), { xTitle: 'seconds since run start', zero: start, height: 260 });
+    hb.charts = group.charts;
+  }
+  history = s.history;
   $('tokenLabel').hidden = !s.tokenRequired;
   showQps(s.qps);
-  showAgents(s.agents);
+  setAgents(s.agents);
+  void showRuns();
   for (const r of s.rows) hb.rows.set(r.second, r);
   schedule();
 });
 es.addEventListener('row', (e) => { hb.events++; const r = JSON.parse(e.data); hb.rows.set(r.second, r); schedule(); });
-es.addEventListener('agents', (e) => showAgents(JSON.parse(e.data)));
-es.addEventListener('qps', (e) => { const c = JSON.parse(e.data); showQps({ qps: c.qps, at: c.at }); });
+es.addEventListener('agents', (e) => setAgents(JSON.parse(e.data)));
+es.addEventListener('qps', (e) => { const c = JSON.parse(e.data); history.push(c); showQps({ qps: c.qps, at: c.at }); schedule(); });
+es.addEventListener('stopped', () => void showRuns());
+es.addEventListener('report', () => void showRuns());
 $('qpsForm').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const headers = { 'content-type': 'application/json' };

@@ -11,6 +11,12 @@ export interface ControllerOptions {
   lead: number;
   lostAfter: number;
   chartEvery: number;
+  note: string | undefined;
+}
+
+export interface ChartOptions {
+  compare: string | undefined;
+  out: string | undefined;
 }
 
 export const controllerCommand: CommandSpec = {
@@ -26,13 +32,18 @@ export const controllerCommand: CommandSpec = {
     { flag: 'token', type: 'string', help: 'bearer token for POST routes and for calls to agents' },
     { flag: 'lead', type: 'int', min: 1, max: 60, default: 2, help: 'seconds between POST /qps and the second the fleet switches' },
     { flag: 'lost-after', type: 'int', min: 2, max: 600, default: 5, help: 'seconds without a sample after which an agent is marked lost' },
-    { flag: 'chart-every', type: 'int', min: 1, max: 3600, default: 10, help: 'seconds between chart renders during a run' },
+    { flag: 'chart-every', type: 'int', min: 1, max: 3600, default: 10, help: 'seconds between chart and report.html renders during a run' },
+    { flag: 'note', type: 'string', arg: 'TEXT', help: "a line about the run (what drives it, the server's build...), kept in run.json and shown in report.html" },
   ],
 };
 
 export const chartCommand: CommandSpec = {
   name: 'chart',
-  summary: 'Re-renders the PNG charts and summary.json of a run from its series.ndjson.',
-  usage: 'hongbao chart RESULTS_DIR/RUN',
-  options: [],
+  summary:
+    'Re-renders report.html, the PNG charts and summary.json of a run from its series.ndjson; with --compare, writes one report with both runs overlaid instead.',
+  usage: 'hongbao chart RESULTS_DIR/RUN [--compare RESULTS_DIR/OTHER_RUN] [--out FILE]',
+  options: [
+    { flag: 'compare', type: 'string', arg: 'RUN_DIR', help: 'a second run folder: write one report with both runs (A = RUN, B = this) on every chart and their phase tables side by side' },
+    { flag: 'out', type: 'string', arg: 'FILE', help: 'where --compare writes its report (default RUN/compare-OTHER_RUN.html)' },
+  ],
 };

@@ -1,9 +1,14 @@
-// A run on disk: results/<YYYYMMDD-HHMMSS>/ with run.json (config, agents, QPS changes; rewritten
-// atomically when they change), series.ndjson (one line per second, appended as it happens, so a
-// crash loses at most the second in flight), charts/*.png and, at the end, summary.json.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+// A run on disk: results/<YYYYMMDD-HHMMSS>/ with run.json (config, machine, agents, QPS changes;
+// rewritten atomically when they change), series.ndjson (one line per second, appended as it
+// happens, so a crash loses at most the second in flight), charts/*.png and report.html (rewritten
+// while the run lasts) and, at the end, summary.json and audit.json (the stub's /audit). A run a
+// controller left open (it died) is opened again by the next one (Run.open).
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { arch, cpus, hostname, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { renderCharts } from './charts.ts';
+import { writeAtomic } from './files.ts';
+import { writeReport } from './report.ts';
 import { summarize, type Summary } from './summary.ts';
 import type { Row } from './timeline.ts';
 import type { QpsChange } from '../common/schedule.ts';
@@ -26,12 +31,44 @@ export interface RunResume {
   config: Record<string, unknown>;
 }
 
+/** The machine the controller ran on. */
+export interface Machine {
+  hostname: string;
+  os: string;
+  cpus: number;
+  cpuModel: string;
+  memoryGiB: number;
+  node: string;
+}
+
+export function thisMachine(): Machine {
+  const c = cpus();
+  return {
+    hostname: hostname(),
+    os: `${type()} ${release()} ${arch()}`,
+    cpus: c.length,
+    cpuModel: c[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+  };
+}
+
+/** audit.json: the stub's GET /audit when the run stopped, or why it could not be had. */
+export interface AuditRecord {
+  at: string;
+  url: string;
+  audit?: Record<string, Record<string, unknown>>;
+  error?: string;
+}
+
 export interface RunMeta {
   id: string;
   startedAt: string;
   startSecond: number;
   stoppedAt: string | null;
+  /** The controller's settings; `command` is its command line (token hidden), `note` what --note said. */
   config: Record<string, unknown>;
+  machine?: Machine;
   agents: Record<string, Record<string, unknown>>;
   qpsChanges: QpsChangeRecord[];
   resumes?: RunResume[];
@@ -41,11 +78,6 @@ export interface RunMeta {
 export function runIdAt(ms: number): string {
   const iso = new Date(ms).toISOString();
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}-${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
-}
-
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(path + '.tmp', text);
-  renameSync(path + '.tmp', path);
 }
 
 export class Run {
@@ -70,7 +102,7 @@ export class Run {
     const dir = join(resultsDir, id);
     mkdirSync(join(dir, 'charts'), { recursive: true });
     writeFileSync(join(dir, 'series.ndjson'), '');
-    const run = new Run(dir, { id, startedAt: new Date(startMs).toISOString(), startSecond: Math.floor(startMs / 1000), stoppedAt: null, config, agents: {}, qpsChanges: [] }, []);
+    const run = new Run(dir, { id, startedAt: new Date(startMs).toISOString(), startSecond: Math.floor(startMs / 1000), stoppedAt: null, config, machine: thisMachine(), agents: {}, qpsChanges: [] }, []);
     run.saveMeta();
     return run;
   }
@@ -111,8 +143,14 @@ export class Run {
     this.rows.push(...rows);
   }
 
+  /** Writes report.html, then the PNGs; returns the PNG paths. */
   async charts(): Promise<string[]> {
+    writeReport(this.dir, this.rows);
     return renderCharts(this.dir, this.id, this.rows);
+  }
+
+  saveAudit(record: AuditRecord): void {
+    writeAtomic(join(this.dir, 'audit.json'), JSON.stringify(record, null, 2) + '\n');
   }
 
   summary(): Summary {

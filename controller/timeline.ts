@@ -129,6 +129,16 @@ export class Timeline {
     return out.sort((a, b) => a.second - b.second);
   }
 
+  /** Whether every second not yet written up to `last` has every expected agent's sample (and the stub's counters when `withServer`). */
+  complete(last: number, withServer: boolean): boolean {
+    for (let second = this.cursor; second <= last; second++) {
+      const s = this.slots.get(second);
+      if (!s || (withServer && !s.server)) return false;
+      if (this.expectedAgents(second).some((id) => !s.agents.has(id))) return false;
+    }
+    return true;
+  }
+
   row(second: number, s: Slot = this.slot(second)): Row {
     const client = zeroClient();
     const hist = new Histogram();

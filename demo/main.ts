@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../common/errors.ts';
 import { autobindReserve } from '../common/limits.ts';
 import type { Io } from '../common/io.ts';
@@ -149,7 +150,7 @@ export async function runDemo(argv: readonly string[], env: NodeJS.ProcessEnv, i
       `hongbao demo: --scale ${o.scale} opens ${perIp} connections per source IP but ${PORT_RANGE} offers ${ports} ports to bind (the lowest are left to other connections): run "sysctl -w net.ipv4.ip_local_port_range='1024 65535'" as root first`,
     );
   }
-  return new Demo(o, scale, env, io).run();
+  return new Demo(o, scale, argv, env, io).run();
 }
 
 class Demo {
@@ -166,6 +167,7 @@ class Demo {
   constructor(
     private readonly o: DemoOptions,
     private readonly scale: Scale,
+    private readonly argv: readonly string[],
     env: NodeJS.ProcessEnv,
     private readonly io: Io,
   ) {
@@ -272,7 +274,8 @@ class Demo {
     const server = o.transport === 'tcp' ? `tcp://127.0.0.1:${stub.tcpPort}` : `ws://127.0.0.1:${stub.port}`;
     const stubHttp = `http://127.0.0.1:${stub.httpPort}`;
 
-    this.controller = this.start('controller', ['controller', '--port', '0', '--stub', stubHttp, '--results', results, '--ntp-serve', '0', '--lead', String(scale.leadSeconds)]);
+    const note = `hongbao demo ${this.argv.join(' ')}`.trim() + `: ${scale.users} users on ${scale.agents} agents, stub with ${scale.stubWorkers} workers, ${o.transport}`;
+    this.controller = this.start('controller', ['controller', '--port', '0', '--stub', stubHttp, '--results', results, '--ntp-serve', '0', '--lead', String(scale.leadSeconds), '--note', note]);
     const ctl = (await this.controller.ready(30_000)) as ChildEvent & { port: number; ntpPort: number; run: string; runDir: string };
     const ctlUrl = `http://127.0.0.1:${ctl.port}`;
     this.log(`controller ${ctlUrl}/ (open it for the live dashboard), run ${ctl.run}`);
@@ -370,9 +373,10 @@ class Demo {
     const summary = stopped.summary as { phases: PhaseLike[]; totals: Record<string, number> };
     const table = formatTable(summary.phases);
     const charts = stopped.charts as string[];
-    const text = `${table}\ncharts:\n${charts.map((c) => `  ${c}`).join('\n')}\n`;
+    const report = String(stopped.report ?? join(String(stopped.dir), 'report.html'));
+    const text = `${table}\ncharts:\n${charts.map((c) => `  ${c}`).join('\n')}\nreport (one file, opens in any browser, no network needed):\n  ${pathToFileURL(report).href}\n`;
     writeFileSync(join(String(stopped.dir), 'summary.txt'), text);
     this.io.stderr(`\nrun ${stopped.run} in ${stopped.dir}\n${text}`);
-    this.io.stdout(JSON.stringify({ event: 'demo', run: stopped.run, dir: stopped.dir, charts, summary }));
+    this.io.stdout(JSON.stringify({ event: 'demo', run: stopped.run, dir: stopped.dir, charts, report, summary }));
   }
 }

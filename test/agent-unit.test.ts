@@ -5,7 +5,7 @@ import { ConfigError } from '../common/errors.ts';
 import { parseOptions } from '../common/options.ts';
 import { countFiring, offsetMs } from '../common/schedule.ts';
 import { build } from '../client/control.ts';
-import { agentCommand, crossCheck, expandSourceIps, type AgentOptions } from '../client/options.ts';
+import { agentCommand, compactSourceIps, crossCheck, expandSourceIps, type AgentOptions } from '../client/options.ts';
 import { checkSourceIps, defaultWorkers, preflight, usersPerWorkerLimit, type HostFacts } from '../client/preflight.ts';
 import { isLocalAddress } from '../common/addresses.ts';
 import { Scheduler } from '../client/scheduler.ts';
@@ -52,6 +52,8 @@ test('source IPs: singles, ranges, short ranges; duplicates and nonsense refused
   t.throws(() => expandSourceIps(['127.0.0.9-127.0.0.1']), { message: /ends before it starts/ });
   t.throws(() => expandSourceIps(['foo']), { message: /--source-ip must be an IP address/ });
   t.throws(() => expandSourceIps(['10.0.0.0-10.1.0.0']), { message: /at most 4096/ });
+  // What the agent tells the controller (for the run's report): runs of consecutive addresses as ranges.
+  t.deepEqual(compactSourceIps(expandSourceIps(['127.0.0.2-5', '127.0.0.9', '::1', '10.0.0.255-10.0.1.1'])), ['127.0.0.2-127.0.0.5', '127.0.0.9', '::1', '10.0.0.255-10.0.1.1']);
 });
 
 const facts: HostFacts = { portLow: 32768, portHigh: 60999, nofileSoft: 20000, nofileHard: 20000, cores: 2, addresses: ['127.0.0.1/8', '10.0.0.5/24', '::1/128'], nonlocalBind: false };

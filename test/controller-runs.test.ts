@@ -3,35 +3,13 @@ import test from 'ava';
 import { existsSync, readFileSync, writeFileSync, mkdtempSync, mkdirSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Histogram } from '../common/histogram.ts';
 import { CHART_NAMES, renderCharts } from '../controller/charts.ts';
 import { assertReadablePng } from './helpers/png.ts';
 import { readSeries } from '../controller/run.ts';
 import { summarize } from '../controller/summary.ts';
-import type { Row } from '../controller/timeline.ts';
 import { runCli } from './helpers/process.ts';
 import { setup } from './helpers/controller.ts';
-
-/** A synthetic series: 30k QPS for 20 s, then 60k for 20 s, latency growing with load. */
-function syntheticRows(start: number): Row[] {
-  const rows: Row[] = [];
-  for (let i = 0; i < 40; i++) {
-    const target = i < 20 ? 30000 : 60000;
-    const h = new Histogram();
-    for (let k = 0; k < 200; k++) h.record((i < 20 ? 800 : 2500) + k * 10);
-    rows.push({
-      second: start + i,
-      t: i,
-      targetQps: target,
-      client: { sent: target, answered: target - 3, won: 200, empty: target - 203, overload: 0, missed: i === 25 ? 7 : 0, errors: 0, claims: 3, claimedAmount: 3000, connections: 60000, p50Ms: 1, p90Ms: 2, p99Ms: i < 20 ? 3 : 8, maxMs: 12, lateP99Ms: 0.4 },
-      agents: {},
-      missingAgents: [],
-      server: { connections: 60000, shakes: target, won: 200, empty: target - 200, overload: 0, logins: 0, notices: 9, claims: 3, claimedAmount: 3000, chats: 0, errors: 0, slowReaders: 0, generated: 200, sent: 3, rxPackets: target * 2, txPackets: target * 2 },
-      hist: h.encode(),
-    });
-  }
-  return rows;
-}
+import { syntheticRows } from './helpers/series.ts';
 
 test('charts: six PNGs of the right size, drawn, with the QPS step in the data', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hb-charts-'));

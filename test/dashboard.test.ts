@@ -1,5 +1,6 @@
 // The live dashboard in real headless Chromium (Debian's chromium via playwright-core): charts fill
-// from server-sent events and the form retargets QPS through the controller.
+// from server-sent events, agents show the age of their last sample, the run list links the run's
+// report.html, and the form retargets QPS through the controller.
 import test from 'ava';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { startCli, waitFor } from './helpers/process.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
-test('dashboard: charts fill from SSE and the form retargets QPS', async (t) => {
+test("dashboard: charts fill from SSE, agents show their last sample's age, runs link their report.html, the form retargets QPS", async (t) => {
   t.timeout(90_000);
   if (!existsSync(CHROMIUM)) t.fail(`${CHROMIUM} is missing: npm test installs Debian's chromium (test/ensure-tools.sh)`);
   const results = mkdtempSync(join(tmpdir(), 'hb-dash-'));
@@ -47,6 +48,13 @@ test('dashboard: charts fill from SSE and the form retargets QPS', async (t) => 
   t.true(points['client-qps'][1] >= 3, 'the sent line has points');
   const sentValues = await page.evaluate(() => (window as any).hb.charts['client-qps'].data.datasets[1].data.map((p: any) => p.y));
   t.true(sentValues.includes(100), 'the pushed samples are drawn');
+  // The age of the last sample, not an epoch second; the run's report linked once it is written.
+  await waitFor('the agent table shows an age', async () => /^\d+ s ago$/.test((await page.textContent('#agents td.age')) ?? ''), 10_000);
+  const link = page.locator('#runs a[href$="/report.html"]');
+  await link.waitFor({ timeout: 30_000 });
+  const report = await fetch(new URL((await link.getAttribute('href'))!, base));
+  t.is(report.status, 200);
+  t.regex(await report.text(), /<script type="application\/json" id="hb-data">/);
   const eventsBefore = await page.evaluate(() => (window as any).hb.events);
   await page.waitForFunction((n) => (window as any).hb.events > n, eventsBefore, { timeout: 10_000 });
 
