@@ -1,10 +1,13 @@
-// The bench's shake schedule: the `window` rule of DESIGN.md 5, exact for any rate. With Q shakes per
-// second over N users, the shakes of epoch second t go to one run of Q consecutive user ids on the
-// ring of N users, starting at (t*Q) mod N. When Q <= N that is exactly "user u fires in second t
-// when (u - t*Q) mod N < Q". When Q > N (fewer connections than shakes per second, e.g. one stub
-// worker cannot hold 20000 sockets under the 20000-fd limit) the run goes round the ring more than
-// once: lap r of the second fires the users of its part of the run, so a user fires at most
-// ceil(Q/N) times a second and the fleet total is still exactly Q.
+// The schedule of the bench's own load client (bench/load-client.ts), which measures the stub
+// without the agent (the agent must not be measured with itself). Its rule is the bench's, not the
+// agent's: with Q shakes per second over N users, the shakes of epoch second t go to one run of Q
+// consecutive user ids on the ring of N users, starting at (t*Q) mod N — the plain ring ("the
+// window" below), without the agent's fixed permutation of ids and sub-second offsets
+// (common/schedule.ts). When Q <= N that is "user u fires in second t when (u - t*Q) mod N < Q".
+// When Q > N (fewer connections than shakes per second, e.g. one stub worker cannot hold 20000
+// sockets under the 20000-fd limit) the run goes round the ring more than once: lap r of the second
+// fires the users of its part of the run, so a user fires at most ceil(Q/N) times a second and the
+// total is still exactly Q — something the agent never does (one shake per user per second).
 //
 // Within a second each firing has a fixed offset: the first 900 ms are SLOTS slots of SLOT_MS, and
 // user u fires in slot (u mod SLOTS). With L laps the laps interleave so that each is spread over the
