@@ -32,6 +32,7 @@ import { ConfigError } from '../common/errors.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { addChange, countFiring, moduloExact, moduloRate, qpsAt, type QpsChange } from '../common/schedule.ts';
 import { share } from '../common/split.ts';
+import { NONE_FINAL, finalAcross, finalAtStartOf, settledUpTo } from '../common/seconds.ts';
 import { build } from './control.ts';
 import type { ConnReport, ToParent, ToWorker, WorkerInit } from './ipc.ts';
 import { agentCommand, compactSourceIps, crossCheck, expandSourceIps, userRange, type AgentOptions } from './options.ts';
@@ -154,7 +155,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     slots.push({
       index: i,
       restarts: 0,
-      upTo: -1,
+      upTo: NONE_FINAL,
       orphaned: false,
       resumeAt: undefined,
       worker: undefined,
@@ -224,7 +225,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
       slot.conn = undefined;
       if (stopping) return;
       // What it had not reported final is lost with it: from there on its due shakes are missed.
-      if (!slot.orphaned && slot.upTo < 0) slot.upTo = nowSecond() - 1;
+      if (!slot.orphaned && slot.upTo === NONE_FINAL) slot.upTo = finalAtStartOf(nowSecond());
       slot.orphaned = true;
       slot.resumeAt = undefined;
       slot.restarts++;
@@ -257,12 +258,11 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
   };
   /** Last second every worker has reported (or the parent counted missed for a dead one): /stats and the controller see no half-counted second. */
   const completeUpTo = () => {
-    let upTo = nowSecond() - 1;
-    for (const s of slots) {
-      countOrphaned(s, upTo);
-      upTo = Math.min(upTo, s.upTo);
-    }
-    return upTo;
+    for (const s of slots) countOrphaned(s, finalAtStartOf(nowSecond()));
+    return finalAcross(
+      nowSecond(),
+      slots.map((s) => s.upTo),
+    );
   };
   const statsBody = (since: number | undefined) => {
     const upTo = completeUpTo();
@@ -376,7 +376,7 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     }
     lastLogins = logins;
     // Until every worker has reported a second there is nothing whole to push.
-    const upTo = completeUpTo() - 1;
+    const upTo = settledUpTo(completeUpTo());
     if (push && upTo >= startSecond) {
       // Every second once all workers reported it, with one more second for its replies; a second
       // that changes after it was pushed (a slow reply) is pushed again and amends it at the controller.

@@ -9,6 +9,7 @@ import type { ToParent, ToWorker, WorkerInit } from './ipc.ts';
 import { ConnectionPool } from './pool.ts';
 import { Scheduler } from './scheduler.ts';
 import { SecondRecs } from './stats.ts';
+import { ALL_FINAL, finalAtStartOf } from '../common/seconds.ts';
 
 export class AgentWorker {
   readonly pool: ConnectionPool;
@@ -65,7 +66,7 @@ export class AgentWorker {
       now,
       recs: this.recs,
       shaker: this.pool,
-      onSecond: (t) => this.flush(t - 1),
+      onSecond: (t) => this.flush(finalAtStartOf(t)),
     });
     this.scheduler.setChanges(init.changes);
   }
@@ -106,7 +107,7 @@ export class AgentWorker {
 
   stop(): void {
     this.scheduler.stop();
-    this.flush(Number.MAX_SAFE_INTEGER);
+    this.flush(ALL_FINAL);
     this.pool.stop();
   }
 }

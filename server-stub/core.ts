@@ -2,6 +2,7 @@
 // second), the sent-envelope ledger that answers claims, chat routing between workers, the merged
 // per-second counters, NIC packets, and the audit. Workers reach it through WorkerPort messages.
 import { HttpError, CodedError } from '../common/errors.ts';
+import { finalAcross } from '../common/seconds.ts';
 import { FIRST_GENERATED_ID, LAST_GENERATED_ID, amountOf, setOf } from './envelopes.ts';
 import { F, FIELDS, type SecondStats } from './fields.ts';
 import type { ToPrimary, ToWorker, WorkerLedger } from './ipc.ts';
@@ -304,9 +305,10 @@ export class StubCore {
 
   /** Last second that every live worker has reported. */
   completedUpTo(): number {
-    let upTo = this.nowSecond() - 1;
-    for (const slot of this.slots) if (slot.alive) upTo = Math.min(upTo, slot.upTo);
-    return upTo;
+    return finalAcross(
+      this.nowSecond(),
+      this.slots.filter((s) => s.alive).map((s) => s.upTo),
+    );
   }
 
   stats(since?: number): { now: number; connections: number; seconds: SecondStats[] } {

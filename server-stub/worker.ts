@@ -5,6 +5,7 @@
 // to the owning worker through the primary) and that worker adopts it and answers the login.
 // Listeners are module-level functions; a connection's state lives on the socket under symbols.
 import { ReadyState, type LiteConn, type LiteError, type LiteHandler, type MessageConn } from '../common/wslite.ts';
+import { finalAtStartOf } from '../common/seconds.ts';
 import { WireError, closeCodeFor, wireErrorName } from '../common/errors.ts';
 import { Slab } from '../common/slab.ts';
 import {
@@ -129,7 +130,7 @@ export class StubWorker {
     const s = this.second();
     const records = this.done;
     this.done = [];
-    return { t: 'sec', upTo: s - 1, records, connections: this.connections, ledger: { ...this.ledger }, handedOver: this.handedOver, adopted: this.adopted };
+    return { t: 'sec', upTo: finalAtStartOf(s), records, connections: this.connections, ledger: { ...this.ledger }, handedOver: this.handedOver, adopted: this.adopted };
   }
 
   /** Handles a message from the primary. */
