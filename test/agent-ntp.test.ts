@@ -2,18 +2,17 @@
 // take their offset from a real NTP server (Debian's chronyd on a loopback port) fire in the same
 // epoch seconds as the stub sees; the same agent with --ntp off says so and fires 3 s early.
 import test from 'ava';
-import { CHRONYD, getJson, postJson, startAgent, startChrony, startStub, stubShakes } from './agent-helpers.ts';
+import { getJson, postJson, startAgent, startChrony, startStub, stubShakes } from './agent-helpers.ts';
+import { needing } from './helpers/tools.ts';
 
 const N = 1200;
 
 // A real NTP server is needed: without chronyd the test is skipped, saying what to install.
-const withChrony = CHRONYD ? test.serial : test.skip;
-const ntpTitle = `skewed clocks corrected by NTP against chronyd: the stub sees the QPS change in the same second${CHRONYD ? '' : ' (skipped: apt-get install chrony)'}`;
+const chronyd = needing([['chronyd', 'chrony']], true);
 
-withChrony(ntpTitle, async (t) => {
+chronyd.test(`skewed clocks corrected by NTP against chronyd: the stub sees the QPS change in the same second${chronyd.why}`, async (t) => {
   t.timeout(40_000);
   const chrony = await startChrony(t);
-  if (!chrony) throw new Error(`${CHRONYD} is installed but did not start`);
   const stub = await startStub(t, 1);
   const common = ['--server', `ws://127.0.0.1:${stub.port}`, '--total-users', String(N), '--workers', '1', '--ntp', `127.0.0.1:${chrony.port}`, '--ntp-samples', '6', '--ntp-resync', '5', '--spread-ms', '500'];
   const [fast, slow] = await Promise.all([
