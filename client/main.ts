@@ -22,7 +22,7 @@
 //   flight are added when they arrive); controller samples go out for second now - 2.
 // - POST /qps `at` must be after the current second (the current one is partly fired already);
 //   without `at` the change applies from the next second.
-// - HONGBAO_CLOCK_SKEW_MS (env only, hidden): adds a fake error to the local clock, for tests.
+// - HONGBAO_AGENT_CLOCK_SKEW_MS (env only, hidden): adds a fake error to the local clock, for tests.
 import cluster, { type Worker } from 'node:cluster';
 import { createSocket } from 'node:dgram';
 import { hostname } from 'node:os';
@@ -48,7 +48,7 @@ export interface Io {
 }
 
 /** Hidden test option: a fake error of the local clock in ms (simulates a VM whose clock is off). */
-export const SKEW_ENV = 'HONGBAO_CLOCK_SKEW_MS';
+export const SKEW_ENV = 'HONGBAO_AGENT_CLOCK_SKEW_MS';
 /**
  * Young-generation semi-space of the workers in MB. Measured here with 10000 connections per
  * worker: 16 (V8's default) -> 170 MB resident, 4 -> 140 MB, 2 -> 139 MB but ~10 % more CPU per
