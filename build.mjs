@@ -1,6 +1,7 @@
 // Bundles the single self-contained CLI (dist/hongbao.cjs) that provisioning copies to VMs.
 // It runs with plain `node` and no node_modules, except for chart rendering, which needs the
-// native @napi-rs/canvas binding: the bundle loads it lazily and says so when it is missing.
+// native @napi-rs/canvas binding, chartjs-node-canvas and the chart font (@fontsource/dejavu-sans):
+// the bundle loads them lazily from node_modules beside it and says so when one is missing.
 import { build } from 'esbuild';
 import { chmodSync, readFileSync } from 'node:fs';
 
@@ -12,10 +13,15 @@ await build({
   target: 'node20',
   format: 'cjs',
   sourcemap: 'linked',
-  banner: { js: '#!/usr/bin/env node' },
+  // import.meta.url (createRequire in charts.ts) is the bundle's own file: packages left out of the
+  // bundle are found from where dist/hongbao.cjs is.
+  banner: { js: '#!/usr/bin/env node\n"use strict";\nconst __hongbao_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
   external: ['canvas', '@napi-rs/canvas', 'chartjs-node-canvas'],
   logLevel: 'warning',
   // The dashboard serves Chart.js from the bundle, so the controller needs no node_modules for it.
-  define: { __HONGBAO_CHART_UMD__: JSON.stringify(readFileSync('node_modules/chart.js/dist/chart.umd.js', 'utf8')) },
+  define: {
+    __HONGBAO_CHART_UMD__: JSON.stringify(readFileSync('node_modules/chart.js/dist/chart.umd.js', 'utf8')),
+    'import.meta.url': '__hongbao_import_meta_url',
+  },
 });
 chmodSync('dist/hongbao.cjs', 0o755);
