@@ -2,8 +2,19 @@
 // It runs with plain `node` and no node_modules, except for chart rendering, which needs the
 // native @napi-rs/canvas binding, chartjs-node-canvas and the chart font (@fontsource/dejavu-sans):
 // the bundle loads them lazily from node_modules beside it and says so when one is missing.
-import { build } from 'esbuild';
-import { chmodSync, readFileSync } from 'node:fs';
+// `node build.mjs --prepare` (npm's prepare step) does nothing where esbuild, a dev dependency, is
+// not installed: a deploy-only install (npm ci --omit=dev) runs a bundle built elsewhere.
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
+
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch (err) {
+  if (!process.argv.includes('--prepare') || err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  const have = existsSync('dist/hongbao.cjs') ? 'dist/hongbao.cjs is left as it is' : 'there is no dist/hongbao.cjs: copy one built with npm run build';
+  console.error(`build: esbuild is not installed (a deploy-only install, npm ci --omit=dev): not building; ${have}`);
+  process.exit(0);
+}
 
 await build({
   entryPoints: ['bin/hongbao.ts'],

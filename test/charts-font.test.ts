@@ -2,7 +2,7 @@
 // package (@fontsource/dejavu-sans), so `hongbao chart` in a mount namespace where the system's font
 // folders are empty draws the very same PNGs as with them (before: titles, legends and axes blank).
 import test from 'ava';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,25 +10,9 @@ import { createCanvas, GlobalFonts, loadImage } from 'canvas';
 import { CHART_FONT_FAMILY, FONT_PACKAGE, chartFontFiles, registerChartFont } from '../controller/charts.ts';
 import { CLI, runCli, runProcess } from './helpers/process.ts';
 import { needing } from './helpers/tools.ts';
+import { writeRun } from './helpers/series.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** A run folder with 20 seconds of series. */
-function runDir(): string {
-  const base = mkdtempSync(join(tmpdir(), 'hb-font-'));
-  const dir = join(base, '20270115-080000');
-  mkdirSync(dir);
-  const rows = Array.from({ length: 20 }, (_, i) => ({
-    second: 1_800_000_000 + i,
-    t: i,
-    targetQps: 100,
-    client: { sent: 100, answered: 100, won: 1, empty: 99, overload: 0, missed: 0, errors: 0, claims: 0, claimedAmount: 0, connections: 10, p50Ms: 1, p90Ms: 2, p99Ms: 3, maxMs: 4, lateP99Ms: 0 },
-    agents: {},
-    missingAgents: [],
-  }));
-  writeFileSync(join(dir, 'series.ndjson'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  return dir;
-}
 
 /** Pixels darker than light grey in rows y0..y1 of a PNG (text; the chart's grid lines are lighter). */
 async function darkPixels(path: string, y0: number, y1: number): Promise<number> {
@@ -61,9 +45,10 @@ const asRoot = process.getuid?.() === 0;
   `hongbao chart on a machine without fonts draws the same charts, text included${unshare.why || (asRoot ? '' : ' (skipped: needs root to hide the system fonts in a mount namespace)')}`,
   async (t) => {
     t.timeout(60_000);
-    const withFonts = runDir();
-    const bare = runDir();
-    t.teardown(() => [withFonts, bare].forEach((d) => rmSync(join(d, '..'), { recursive: true, force: true })));
+    const base = mkdtempSync(join(tmpdir(), 'hb-font-'));
+    t.teardown(() => rmSync(base, { recursive: true, force: true }));
+    const withFonts = writeRun(join(base, 'fonts'));
+    const bare = writeRun(join(base, 'bare'));
     const r1 = await runCli(['chart', withFonts], {}, 30_000);
     t.is(r1.code, 0, r1.stderr);
 
