@@ -38,6 +38,7 @@ import type { ConnReport, ToParent, ToWorker, WorkerInit } from './ipc.ts';
 import { agentCommand, crossCheck, expandSourceIps, userRange, type AgentOptions } from './options.ts';
 import { checkSourceIps, defaultWorkers, preflight, readHostFacts } from './preflight.ts';
 import { autobindReserve, yieldToPrimary } from '../common/limits.ts';
+import { listenOrExplain } from '../common/addresses.ts';
 import { sendToParent } from '../common/parent.ts';
 import { ControllerPush } from './push.ts';
 import { AgentStats, REC_FIELDS, entry } from './stats.ts';
@@ -278,10 +279,11 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
   };
   const app = build({ token: o.token, totalUsers: o.totalUsers, now: () => clock.now(), setQps, qps: () => qpsAt(changes, nowSecond()), stats: statsBody, health, metrics });
   try {
-    await app.listen({ port: o.controlPort, host: o.controlHost });
+    await listenOrExplain('agent', 'control-port', 'TCP', o.controlHost, o.controlPort, () => app.listen({ port: o.controlPort, host: o.controlHost }));
   } catch (err) {
     stopping = true;
     for (const s of slots) s.worker?.process.kill();
+    if (err instanceof ConfigError) throw err;
     io.stderr(`${tag} control endpoint cannot listen on ${o.controlHost}:${o.controlPort}: ${(err as Error).message}`);
     return 1;
   }

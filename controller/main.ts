@@ -5,7 +5,7 @@ import type { Io } from '../common/io.ts';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assertSafeListen } from '../common/auth.ts';
-import { assertListenable, assertWritableDir } from '../common/addresses.ts';
+import { assertListenable, assertWritableDir, listenOrExplain } from '../common/addresses.ts';
 import { ConfigError } from '../common/errors.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { build } from './app.ts';
@@ -36,9 +36,11 @@ export async function runController(argv: readonly string[], env: NodeJS.Process
     log: io.stderr,
     renderCharts: io.self ? (run) => renderInChild(io.self!, run.dir) : undefined,
   });
-  const sntp = o.ntpServe === undefined ? undefined : await startSntp(o.host === 'localhost' ? '127.0.0.1' : o.host, o.ntpServe);
+  const ntpHost = o.host === 'localhost' ? '127.0.0.1' : o.host;
+  const ntpServe = o.ntpServe;
+  const sntp = ntpServe === undefined ? undefined : await listenOrExplain('controller', 'ntp-serve', 'UDP', ntpHost, ntpServe, () => startSntp(ntpHost, ntpServe));
   const app = build(ctl);
-  await app.listen({ port: o.port, host: o.host });
+  await listenOrExplain('controller', 'port', 'TCP', o.host, o.port, () => app.listen({ port: o.port, host: o.host }));
   const port = (app.server.address() as { port: number }).port;
   const run = ctl.startRun({ host: o.host, port, ntpServe: sntp?.port ?? null });
   let ticking = false;
