@@ -117,7 +117,14 @@ export async function runChart(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const id = dir.split('/').pop()!;
   const summary = summarize(id, rows);
   writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  const charts = await renderCharts(dir, id, rows);
+  let charts: string[];
+  try {
+    charts = await renderCharts(dir, id, rows);
+  } catch (err) {
+    // One line (the controller reports a chart child's last line): a missing package names itself.
+    io.stderr(`hongbao chart: ${(err as Error).message}`);
+    return 1;
+  }
   io.stdout(JSON.stringify({ event: 'charts', run: id, seconds: summary.seconds, charts }));
   io.stderr(`hongbao chart: ${charts.length} charts from ${summary.seconds} seconds in ${join(dir, 'charts')}`);
   return 0;

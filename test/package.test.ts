@@ -31,3 +31,15 @@ test('package: npm ci --omit=dev installs without esbuild, and the copied bundle
   t.is(charts.length, 6);
   for (const c of charts) await assertReadablePng(t, c);
 });
+
+test('package: the bundle without node_modules still runs; hongbao chart then says in one line which packages the charts need', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hb-nomodules-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  copyFileSync(CLI, join(dir, 'hongbao.cjs'));
+  const help = await runProcess(process.execPath, [join(dir, 'hongbao.cjs'), 'stub', '--help'], { cwd: dir });
+  t.is(help.code, 0, help.stderr);
+  const r = await runProcess(process.execPath, [join(dir, 'hongbao.cjs'), 'chart', writeRun(join(dir, 'results'))], { cwd: dir, timeoutMs: 30_000 });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^hongbao chart: charts need the chartjs-node-canvas and @napi-rs\/canvas packages \(npm ci in the project folder\): Cannot find package 'chartjs-node-canvas'/);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
