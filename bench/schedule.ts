@@ -1,4 +1,4 @@
-// The bench's shake schedule: the `window` rule of DESIGN.md 5, exact for any rate. With Q shakes per
+// The bench's shake schedule: the `window` rule of the agent (README: hongbao agent), exact for any rate. With Q shakes per
 // second over N users, the shakes of epoch second t go to one run of Q consecutive user ids on the
 // ring of N users, starting at (t*Q) mod N. When Q <= N that is exactly "user u fires in second t
 // when (u - t*Q) mod N < Q". When Q > N (fewer connections than shakes per second, e.g. one stub

@@ -1,4 +1,4 @@
-// The agent's control endpoint (DESIGN.md 5). build() returns the Fastify app without listening:
+// The agent's control endpoint (docs/reference.md). build() returns the Fastify app without listening:
 // tests use inject(). POST /qps needs the bearer token when one is set (baseApp's hook).
 import type { FastifyInstance } from 'fastify';
 import { CodedError, HttpError } from '../common/errors.ts';

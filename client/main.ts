@@ -6,7 +6,7 @@
 // stdout carries machine-readable events, one JSON line each: {"event":"listening",...} once the
 // control endpoint is up, {"event":"connected",...} when every user has logged in once.
 //
-// Decisions (DESIGN.md 5 leaves them open):
+// Decisions (beyond what the README specifies):
 // - --rule defaults to window (exact for any QPS); modulo is there for fidelity with the original
 //   and the agent prints the rate it really gives when QPS does not divide N.
 // - --ntp defaults to off: fleet VMs run chrony against the controller (provisioning), so the local

@@ -1,4 +1,4 @@
-// Pushes to the controller (DESIGN.md 6): registers with POST /agents and sends one sample per
+// Pushes to the controller (docs/reference.md, the agent): registers with POST /agents and sends one sample per
 // second with POST /agents/:id/samples. The controller may be absent or restarting: failures are
 // reported on stderr (first failure, then at most every 30 s, and the recovery), never thrown, and
 // registration is retried every 5 s until it succeeds. Each request is bounded by a timeout.
