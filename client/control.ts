@@ -1,9 +1,10 @@
-// The agent's control endpoint (DESIGN.md 5). build() returns the Fastify app without listening:
+// The agent's control endpoint (docs/reference.md). build() returns the Fastify app without listening:
 // tests use inject(). POST /qps needs the bearer token when one is set (baseApp's hook).
 import type { FastifyInstance } from 'fastify';
 import { CodedError, HttpError } from '../common/errors.ts';
 import { AGENT_SECOND_FIELDS, numberProperties } from '../common/fields.ts';
 import { baseApp, errorResponses, qpsBodySchema } from '../common/http.ts';
+import { CONTENT_TYPE as PROMETHEUS_TYPE } from '../common/prometheus.ts';
 import type { SecondStatsOut } from './stats.ts';
 
 export interface ControlDeps {
@@ -94,7 +95,7 @@ export function build(deps: ControlDeps): FastifyInstance {
     return reply.code(h.ok ? 200 : 503).send(h);
   });
 
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(deps.metrics()));
+  app.get('/metrics', async (_req, reply) => reply.type(PROMETHEUS_TYPE).send(deps.metrics()));
 
   return app;
 }

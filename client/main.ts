@@ -6,7 +6,7 @@
 // stdout carries machine-readable events, one JSON line each: {"event":"listening",...} once the
 // control endpoint is up, {"event":"connected",...} when every user has logged in once.
 //
-// Decisions (DESIGN.md 5 leaves them open):
+// Decisions (beyond what the README specifies):
 // - --rule defaults to window (exact for any QPS); modulo is there for fidelity with the original
 //   and the agent prints the rate it really gives when QPS does not divide N.
 // - --ntp defaults to off: fleet VMs run chrony against the controller (provisioning), so the local
@@ -22,7 +22,7 @@
 //   flight are added when they arrive); controller samples go out for second now - 2.
 // - POST /qps `at` must be after the current second (the current one is partly fired already);
 //   without `at` the change applies from the next second.
-// - HONGBAO_CLOCK_SKEW_MS (env only, hidden): adds a fake error to the local clock, for tests.
+// - HONGBAO_AGENT_CLOCK_SKEW_MS (env only, hidden): adds a fake error to the local clock, for tests.
 import cluster, { type Worker } from 'node:cluster';
 import { createSocket } from 'node:dgram';
 import { hostname } from 'node:os';
@@ -30,6 +30,7 @@ import { assertSafeListen } from '../common/auth.ts';
 import { SyncedClock, parseNtpTarget, preciseClock } from '../common/clock.ts';
 import { ConfigError } from '../common/errors.ts';
 import { helpText, parseOptions } from '../common/options.ts';
+import { PromText, snakeCase } from '../common/prometheus.ts';
 import { addChange, countFiring, moduloExact, moduloRate, qpsAt, type QpsChange } from '../common/schedule.ts';
 import { share } from '../common/split.ts';
 import { NONE_FINAL, finalAcross, finalAtStartOf, settledUpTo } from '../common/seconds.ts';
@@ -38,6 +39,7 @@ import type { ConnReport, ToParent, ToWorker, WorkerInit } from './ipc.ts';
 import { agentCommand, compactSourceIps, crossCheck, expandSourceIps, userRange, type AgentOptions } from './options.ts';
 import { checkSourceIps, defaultWorkers, preflight, readHostFacts } from './preflight.ts';
 import { autobindReserve, yieldToPrimary } from '../common/limits.ts';
+import { listenOrExplain } from '../common/addresses.ts';
 import { sendToParent } from '../common/parent.ts';
 import { ControllerPush, MAX_QUEUED_SAMPLES, type Sample } from './push.ts';
 import { AgentStats, R, REC_FIELDS, entry } from './stats.ts';
@@ -49,7 +51,9 @@ export interface Io {
 }
 
 /** Hidden test option: a fake error of the local clock in ms (simulates a VM whose clock is off). */
-export const SKEW_ENV = 'HONGBAO_CLOCK_SKEW_MS';
+export const SKEW_ENV = 'HONGBAO_AGENT_CLOCK_SKEW_MS';
+/** Upper bounds (seconds) of the latency histogram of /metrics. */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /**
  * Young-generation semi-space of the workers in MB. Measured here with 10000 connections per
  * worker: 16 (V8's default) -> 170 MB resident, 4 -> 140 MB, 2 -> 139 MB but ~10 % more CPU per
@@ -294,25 +298,24 @@ async function runParent(o: AgentOptions, skewMs: number, io: Io): Promise<numbe
     };
   };
   const metrics = () => {
-    const lines: string[] = [];
-    const m = (name: string, type: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
-    m('hongbao_agent_connections', 'gauge', 'Logged-in connections.', connections());
-    m('hongbao_agent_users', 'gauge', 'Users of this agent.', count);
-    m('hongbao_agent_qps', 'gauge', 'Fleet QPS in effect.', qpsAt(changes, nowSecond()));
-    m('hongbao_agent_clock_offset_ms', 'gauge', 'Offset added to the local clock (NTP).', clock.offsetMs);
-    m('hongbao_agent_clock_uncertainty_ms', 'gauge', 'Half the round trip of the best NTP sample (-1: not synced).', clock.status().uncertaintyMs);
-    REC_FIELDS.forEach((f, i) => {
-      const snake = f.replace(/[A-Z]/g, (ch) => '_' + ch.toLowerCase());
-      m(`hongbao_agent_${snake}_total`, 'counter', `Sum of per-second ${f}.`, stats.totals[i]);
-    });
-    return lines.join('\n') + '\n';
+    const p = new PromText();
+    const uncertaintyMs = clock.status().uncertaintyMs;
+    p.gauge('hongbao_agent_connections', 'Logged-in connections.', connections());
+    p.gauge('hongbao_agent_users', 'Users of this agent.', count);
+    p.gauge('hongbao_agent_qps', 'Fleet QPS in effect.', qpsAt(changes, nowSecond()));
+    p.gauge('hongbao_agent_clock_offset_seconds', 'Offset added to the local clock (NTP).', clock.offsetMs / 1000);
+    p.gauge('hongbao_agent_clock_uncertainty_seconds', 'Half the round trip of the best NTP sample (NaN: not synchronised).', uncertaintyMs < 0 ? NaN : uncertaintyMs / 1000);
+    REC_FIELDS.forEach((f, i) => p.counter(`hongbao_agent_${snakeCase(f)}_total`, `Sum of per-second ${f}.`, stats.totals[i]));
+    p.histogram('hongbao_agent_shake_latency_seconds', 'Reply time minus scheduled send time of every answered shake.', stats.latency, 1e-6, LATENCY_BUCKETS);
+    return p.text();
   };
   const app = build({ token: o.token, totalUsers: o.totalUsers, now: () => clock.now(), setQps, qps: () => qpsAt(changes, nowSecond()), stats: statsBody, health, metrics });
   try {
-    await app.listen({ port: o.controlPort, host: o.controlHost });
+    await listenOrExplain('agent', 'control-port', 'TCP', o.controlHost, o.controlPort, () => app.listen({ port: o.controlPort, host: o.controlHost }));
   } catch (err) {
     stopping = true;
     for (const s of slots) s.worker?.process.kill();
+    if (err instanceof ConfigError) throw err;
     io.stderr(`${tag} control endpoint cannot listen on ${o.controlHost}:${o.controlPort}: ${(err as Error).message}`);
     return 1;
   }

@@ -111,7 +111,7 @@ export const agentCommand: CommandSpec = {
       default: false,
       help: "the server answers some shakes with a notice (cmd 4) instead of a shake reply, as the original Go server does: a notice then answers the connection's oldest unanswered shake (counted answered and won)",
     },
-    { flag: 'token', type: 'string', help: 'bearer token for POST routes of the control endpoint and for the controller' },
+    { flag: 'token', type: 'string', sharedEnv: 'HONGBAO_TOKEN', help: 'bearer token for POST routes of the control endpoint and for the controller' },
     { flag: 'id', type: 'string', help: 'agent id reported to the controller (default HOSTNAME-FIRST)' },
   ],
 };

@@ -60,6 +60,8 @@ export class SecondRecs {
 export class AgentStats {
   private readonly recs = new Map<number, SecondRec>();
   readonly totals = new Array<number>(N_REC).fill(0);
+  /** Every latency recorded since the start (us), for the Prometheus histogram of /metrics. */
+  readonly latency = new Histogram();
   /** Seconds that changed since they were last taken by takeChanged(). */
   private readonly changed = new Set<number>();
 
@@ -92,7 +94,11 @@ export class AgentStats {
       r.c[i] += counters[i] ?? 0;
       this.totals[i] += counters[i] ?? 0;
     }
-    if (hist) r.h.merge(Histogram.decode(hist));
+    if (hist) {
+      const h = Histogram.decode(hist);
+      r.h.merge(h);
+      this.latency.merge(h);
+    }
     if (late) r.l.merge(Histogram.decode(late));
   }
 

@@ -97,3 +97,27 @@ export function assertWritableDir(command: string, flag: string, dir: string): v
     throw new ConfigError(`hongbao ${command}: --${flag} ${dir} cannot hold results: ${e.code ?? e.message}`);
   }
 }
+
+/**
+ * Runs a listen() on --flag's port; a port already taken or not allowed is one line naming the flag,
+ * the port and what to do (exit 2), not a stack trace. Other errors pass through.
+ */
+export async function listenOrExplain<T>(command: string, flag: string, proto: 'TCP' | 'UDP', host: string, port: number, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const where = `${proto} port ${port} on ${host}`;
+    if (code === 'EADDRINUSE') {
+      const fix =
+        proto === 'UDP' && port === 123
+          ? 'an NTP server (chronyd or ntpd) answers there already: leave --ntp-serve off and give the agents --ntp HOST:123 of that server, or serve on another port'
+          : `stop what holds it (ss -${proto === 'TCP' ? 't' : 'u'}lnp shows it) or choose another port (0: any free one)`;
+      throw new ConfigError(`hongbao ${command}: --${flag} ${port}: ${where} is already in use: ${fix}`);
+    }
+    if (code === 'EACCES') {
+      throw new ConfigError(`hongbao ${command}: --${flag} ${port}: ${where} is not allowed for this user (ports below 1024 need root or CAP_NET_BIND_SERVICE), or choose a port from 1024`);
+    }
+    throw err;
+  }
+}

@@ -65,7 +65,7 @@ export function baseApp(opts: { token?: string; logger?: boolean; bodyLimit?: nu
   return app;
 }
 
-/** Body of POST /qps, on the agent and on the controller: `{qps, at?}` (DESIGN.md 5 and 6). */
+/** Body of POST /qps, on the agent and on the controller: `{qps, at?}` (docs/reference.md). */
 export function qpsBodySchema(maxQps: number) {
   return {
     type: 'object',

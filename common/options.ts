@@ -1,7 +1,12 @@
 // Option parsing for every command: one spec table per command holds names, types, ranges and
-// defaults; values come from argv, then HONGBAO_* environment variables, then a JSON config file
-// (--config FILE), then the defaults. Validation happens once, here, and the error names the flag,
-// the value and what is allowed, in one line.
+// defaults; values come from argv, then the command's environment variables (HONGBAO_<COMMAND>_<FLAG>),
+// then a JSON config file (--config FILE), then the defaults. Validation happens once, here, and the
+// error names the flag, the value and what is allowed, in one line.
+//
+// Environment variables are per command, so that one variable means one thing in one unit to every
+// command that reads it: HONGBAO_DEMO_CONNECT_TIMEOUT (seconds, the whole connect phase) and
+// HONGBAO_AGENT_CONNECT_TIMEOUT (milliseconds, one handshake) cannot be confused. The one exception
+// is HONGBAO_TOKEN, the bearer token, which means the same to every command that takes --token.
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.ts';
 
@@ -25,6 +30,8 @@ export interface OptionSpec {
   check?: (value: never) => string | undefined;
   /** Placeholder shown in --help. */
   arg?: string;
+  /** The variable every command reads for this flag in the same meaning (HONGBAO_TOKEN), instead of its own. */
+  sharedEnv?: string;
 }
 
 export interface CommandSpec {
@@ -39,9 +46,33 @@ export function keyOf(flag: string): string {
   return flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 }
 
-/** Environment variable of a flag: `max-qps` -> `HONGBAO_MAX_QPS`. */
-export function envOf(flag: string): string {
-  return `HONGBAO_${flag.replace(/-/g, '_').toUpperCase()}`;
+/** The commands, whose names prefix their environment variables. */
+export const COMMAND_NAMES = ['stub', 'agent', 'controller', 'chart', 'demo'] as const;
+
+const upper = (s: string) => s.replace(/-/g, '_').toUpperCase();
+
+/** Environment variable of a command's flag: stub `max-qps` -> `HONGBAO_STUB_MAX_QPS`; token -> `HONGBAO_TOKEN`. */
+export function envOf(command: string, spec: Pick<OptionSpec, 'flag' | 'sharedEnv'>): string {
+  return spec.sharedEnv ?? `HONGBAO_${upper(command)}_${upper(spec.flag)}`;
+}
+
+/** Environment variable of a command's --config file: `HONGBAO_STUB_CONFIG`. */
+export function configEnvOf(command: string): string {
+  return `HONGBAO_${upper(command)}_CONFIG`;
+}
+
+/**
+ * A variable of the old, shared namespace (HONGBAO_<FLAG>, read by every command in its own meaning)
+ * that is set for one of this command's flags: refused with the name to use, never silently ignored.
+ * Names that are some command's current variable (HONGBAO_STUB_WORKERS) are not old names.
+ */
+function refuseOldNames(cmd: CommandSpec, env: NodeJS.ProcessEnv): void {
+  const current = COMMAND_NAMES.map((c) => `HONGBAO_${upper(c)}_`);
+  const old = [...cmd.options.filter((s) => !s.sharedEnv).map((s) => [`HONGBAO_${upper(s.flag)}`, envOf(cmd.name, s)]), ['HONGBAO_CONFIG', configEnvOf(cmd.name)]];
+  for (const [name, now] of old) {
+    if (env[name] === undefined || env[name] === '' || current.some((p) => name.startsWith(p))) continue;
+    throw new ConfigError(`hongbao ${cmd.name}: ${name} is not read any more (each command has its own variables): use ${now}`);
+  }
 }
 
 function describe(spec: OptionSpec): string {
@@ -184,11 +215,12 @@ export interface Parsed<T> {
 
 /**
  * Parses and validates a command's options. Throws ConfigError naming the flag on any bad value.
- * Precedence: argv, then environment (HONGBAO_*), then --config file (keys: flag or camelCase), then defaults.
+ * Precedence: argv, then environment (HONGBAO_<COMMAND>_<FLAG>, HONGBAO_TOKEN), then --config file (keys: flag or camelCase), then defaults.
  */
 export function parseOptions<T>(cmd: CommandSpec, argv: readonly string[], env: NodeJS.ProcessEnv = {}): Parsed<T> {
   const raw = scan(cmd.name, cmd.options, argv);
-  const configPath = raw.config ?? env.HONGBAO_CONFIG;
+  refuseOldNames(cmd, env);
+  const configPath = raw.config ?? env[configEnvOf(cmd.name)];
   const config = configPath ? readConfig(cmd.name, configPath) : {};
   const known = new Set(cmd.options.flatMap((s) => [s.flag, keyOf(s.flag)]));
   for (const key of Object.keys(config)) {
@@ -199,10 +231,11 @@ export function parseOptions<T>(cmd: CommandSpec, argv: readonly string[], env: 
     const key = keyOf(spec.flag);
     let values: unknown[] | undefined;
     let source = 'argv';
+    const name = envOf(cmd.name, spec);
     if (raw.values.has(spec.flag)) values = raw.values.get(spec.flag);
-    else if (env[envOf(spec.flag)] !== undefined && env[envOf(spec.flag)] !== '') {
-      source = envOf(spec.flag);
-      const v = env[envOf(spec.flag)] as string;
+    else if (env[name] !== undefined && env[name] !== '') {
+      source = name;
+      const v = env[name] as string;
       values = spec.repeat ? v.split(',').map((s) => s.trim()) : [v];
     } else if (config[spec.flag] !== undefined || config[key] !== undefined) {
       source = `--config ${configPath}`;
@@ -228,9 +261,9 @@ export function helpText(cmd: CommandSpec): string {
   for (const s of cmd.options) {
     const left = `--${s.flag} ${s.arg ?? s.type.toUpperCase()}`;
     const def = s.default !== undefined && !(Array.isArray(s.default) && s.default.length === 0) ? ` (default ${JSON.stringify(s.default)})` : '';
-    lines.push(`  ${left.padEnd(width + 3)} ${s.help}${def}; env ${envOf(s.flag)}`);
+    lines.push(`  ${left.padEnd(width + 3)} ${s.help}${def}; env ${envOf(cmd.name, s)}`);
   }
-  lines.push(`  ${'--config FILE'.padEnd(width + 3)} JSON object of options (flag or camelCase keys); env HONGBAO_CONFIG`);
+  lines.push(`  ${'--config FILE'.padEnd(width + 3)} JSON object of options (flag or camelCase keys); env ${configEnvOf(cmd.name)}`);
   lines.push(`  ${'--help'.padEnd(width + 3)} this text`);
   return lines.join('\n') + '\n';
 }

@@ -1,4 +1,4 @@
-// Pure schedule math of DESIGN.md 5: which users fire in synchronised epoch second t, and when
+// Pure schedule math of the agent (README: hongbao agent, Schedule): which users fire in synchronised epoch second t, and when
 // inside the second. No coordinator: every agent evaluates the same functions for its own users,
 // so the fleet's sum per second follows from the math alone.
 //

@@ -1,4 +1,4 @@
-// Binary codec of the red-envelope protocol (DESIGN.md 3). One message per WebSocket frame, or
+// Binary codec of the red-envelope protocol (README: Drive your own server). One message per WebSocket frame, or
 // length-prefixed on raw TCP: the u16 length in the header is the whole message's length.
 // Big-endian. Header: u16 length | u16 cmd | u64 unix seconds. Body: u32 fields, then text.
 //

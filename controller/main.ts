@@ -5,7 +5,7 @@ import type { Io } from '../common/io.ts';
 import { setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { assertSafeListen } from '../common/auth.ts';
-import { assertListenable, assertWritableDir } from '../common/addresses.ts';
+import { assertListenable, assertWritableDir, listenOrExplain } from '../common/addresses.ts';
 import { ConfigError } from '../common/errors.ts';
 import { helpText, parseOptions } from '../common/options.ts';
 import { build } from './app.ts';
@@ -40,9 +40,11 @@ export async function runController(argv: readonly string[], env: NodeJS.Process
     log: io.stderr,
     renderCharts: io.self ? (run) => renderInChild(io.self!, run.dir, env) : undefined,
   });
-  const sntp = o.ntpServe === undefined ? undefined : await startSntp(o.host === 'localhost' ? '127.0.0.1' : o.host, o.ntpServe);
+  const ntpHost = o.host === 'localhost' ? '127.0.0.1' : o.host;
+  const ntpServe = o.ntpServe;
+  const sntp = ntpServe === undefined ? undefined : await listenOrExplain('controller', 'ntp-serve', 'UDP', ntpHost, ntpServe, () => startSntp(ntpHost, ntpServe));
   const app = build(ctl);
-  await app.listen({ port: o.port, host: o.host });
+  await listenOrExplain('controller', 'port', 'TCP', o.host, o.port, () => app.listen({ port: o.port, host: o.host }));
   const port = (app.server.address() as { port: number }).port;
   const { run, continued, closed } = await ctl.continueOrStartRun({ command: commandLine('controller', argv), ...(o.note ? { note: o.note } : {}), host: o.host, port, ntpServe: sntp?.port ?? null });
   let ticking = false;
@@ -144,7 +146,14 @@ export async function runChart(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const summary = summarize(id, rows);
   writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   const report = writeReport(dir, rows);
-  const charts = await renderCharts(dir, id, rows);
+  let charts: string[];
+  try {
+    charts = await renderCharts(dir, id, rows);
+  } catch (err) {
+    // One line (the controller reports a chart child's last line): a missing package names itself.
+    io.stderr(`hongbao chart: ${(err as Error).message} (the report is written: ${report})`);
+    return 1;
+  }
   io.stdout(JSON.stringify({ event: 'charts', run: id, seconds: summary.seconds, charts, report }));
   io.stderr(`hongbao chart: ${report} and ${charts.length} charts from ${summary.seconds} seconds in ${join(dir, 'charts')}`);
   return 0;

@@ -29,7 +29,7 @@ export const controllerCommand: CommandSpec = {
     { flag: 'stub', type: 'url', protocols: ['http:', 'https:'], arg: 'URL', help: "the server stub's HTTP API, polled for /stats every second" },
     { flag: 'results', type: 'string', default: 'results', arg: 'DIR', help: 'folder of run outputs' },
     { flag: 'ntp-serve', type: 'int', min: 0, max: 65535, arg: 'PORT', help: 'answer SNTP on this UDP port (0 picks one; unset: off)' },
-    { flag: 'token', type: 'string', help: 'bearer token for POST routes and for calls to agents' },
+    { flag: 'token', type: 'string', sharedEnv: 'HONGBAO_TOKEN', help: 'bearer token for POST routes and for calls to agents' },
     { flag: 'lead', type: 'int', min: 1, max: 60, default: 2, help: 'seconds between POST /qps and the second the fleet switches' },
     { flag: 'lost-after', type: 'int', min: 2, max: 600, default: 5, help: 'seconds without a sample after which an agent is marked lost' },
     { flag: 'chart-every', type: 'int', min: 1, max: 3600, default: 10, help: 'seconds between chart and report.html renders during a run' },

@@ -153,6 +153,18 @@ export async function runDemo(argv: readonly string[], env: NodeJS.ProcessEnv, i
   return new Demo(o, scale, argv, env, io).run();
 }
 
+/**
+ * What the demo's children get: the demo's environment without any HONGBAO_* variable (the user's
+ * settings for the demo are the demo's; what its children need, it gives them as flags) and the run's
+ * token as HONGBAO_TOKEN.
+ */
+export function childEnv(env: NodeJS.ProcessEnv, token: string): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!k.startsWith('HONGBAO_')) out[k] = v;
+  out.HONGBAO_TOKEN = token;
+  return out;
+}
+
 class Demo {
   private readonly token = randomBytes(16).toString('hex');
   private readonly api: Http;
@@ -172,7 +184,7 @@ class Demo {
     private readonly io: Io,
   ) {
     this.api = http(this.token);
-    this.childEnv = { ...env, HONGBAO_TOKEN: this.token };
+    this.childEnv = childEnv(env, this.token);
   }
 
   private log(line: string): void {

@@ -3,6 +3,7 @@
 // per-second counters, NIC packets, and the audit. Workers reach it through WorkerPort messages.
 import { HttpError, CodedError } from '../common/errors.ts';
 import { finalAcross } from '../common/seconds.ts';
+import { PromText, snakeCase } from '../common/prometheus.ts';
 import { FIRST_GENERATED_ID, LAST_GENERATED_ID, amountOf, setOf } from './envelopes.ts';
 import { F, FIELDS, type SecondStats } from './fields.ts';
 import type { ToPrimary, ToWorker, WorkerLedger } from './ipc.ts';
@@ -398,19 +399,13 @@ export class StubCore {
   }
 
   metrics(): string {
-    const lines: string[] = [];
-    const metric = (name: string, type: string, help: string, value: number) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
-    };
-    metric('hongbao_stub_connections', 'gauge', 'Open WebSocket connections.', this.connections());
-    metric('hongbao_stub_workers_alive', 'gauge', 'Worker processes alive.', this.slots.filter((s) => s.alive).length);
-    metric('hongbao_stub_worker_deaths_total', 'counter', 'Worker processes that died.', this.deaths);
-    FIELDS.forEach((field, i) => {
-      const snake = field.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
-      metric(`hongbao_stub_${snake}_total`, 'counter', `Sum of per-second ${field} over reported seconds.`, this.store.totals[i]);
-    });
-    metric('hongbao_stub_envelopes_generated_total', 'counter', 'Generator envelopes dispatched to SET queues.', this.generated);
-    metric('hongbao_stub_sent_remaining_cents', 'gauge', 'Cents not yet claimed in sent envelopes.', this.ledger.totals().remainingAmount);
-    return lines.join('\n') + '\n';
+    const p = new PromText();
+    p.gauge('hongbao_stub_connections', 'Open connections (WebSocket and raw TCP).', this.connections());
+    p.gauge('hongbao_stub_workers_alive', 'Worker processes alive.', this.slots.filter((s) => s.alive).length);
+    p.counter('hongbao_stub_worker_deaths_total', 'Worker processes that died.', this.deaths);
+    FIELDS.forEach((field, i) => p.counter(`hongbao_stub_${snakeCase(field)}_total`, `Sum of per-second ${field} over reported seconds.`, this.store.totals[i]));
+    p.counter('hongbao_stub_envelopes_generated_total', 'Generator envelopes dispatched to SET queues.', this.generated);
+    p.gauge('hongbao_stub_sent_remaining_cents', 'Cents not yet claimed in sent envelopes.', this.ledger.totals().remainingAmount);
+    return p.text();
   }
 }

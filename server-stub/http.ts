@@ -1,6 +1,7 @@
 // The stub's HTTP surface. build() returns the Fastify app without listening: tests use inject().
 import type { FastifyInstance } from 'fastify';
 import { baseApp, errorResponses } from '../common/http.ts';
+import { CONTENT_TYPE as PROMETHEUS_TYPE } from '../common/prometheus.ts';
 import { numberProperties } from '../common/fields.ts';
 import { FIELDS } from './fields.ts';
 import type { StubCore } from './core.ts';
@@ -48,7 +49,7 @@ export function build(core: StubCore, opts: { token?: string } = {}): FastifyIns
     },
   );
 
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(core.metrics()));
+  app.get('/metrics', async (_req, reply) => reply.type(PROMETHEUS_TYPE).send(core.metrics()));
 
   app.get(
     '/health',

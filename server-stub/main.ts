@@ -12,7 +12,7 @@ import type { Server, Socket } from 'node:net';
 import { adoptLite, createLiteServer } from '../common/wslite.ts';
 import { RESERVED_FDS, openFileLimit, yieldToPrimary } from '../common/limits.ts';
 import { MAX_MESSAGE_BYTES } from '../common/wire.ts';
-import { assertIface, assertListenable } from '../common/addresses.ts';
+import { assertIface, assertListenable, listenOrExplain } from '../common/addresses.ts';
 import { assertSafeListen } from '../common/auth.ts';
 import { sendToParent } from '../common/parent.ts';
 import { F } from './fields.ts';
@@ -138,7 +138,7 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   }
 
   const app = build(core, { token: opts.token });
-  await app.listen({ port: opts.httpPort, host: opts.host });
+  await listenOrExplain('stub', 'http-port', 'TCP', opts.host, opts.httpPort, () => app.listen({ port: opts.httpPort, host: opts.host }));
   const httpPort = (app.server.address() as { port: number }).port;
   const stopTick = everyAligned(1000 / TICKS_PER_SECOND, 1, () => core.tick());
   const stopNic = everyAligned(1000, 2, () => core.sampleNic());

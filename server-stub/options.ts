@@ -35,7 +35,7 @@ export const stubCommand: CommandSpec = {
     { flag: 'sets', type: 'int', min: 1, max: 65536, default: 256, help: 'SETs: users map to SET userId % sets' },
     { flag: 'max-qps', type: 'int', min: 1, max: 100_000_000, default: 65000, help: 'served shakes per second above which shakes get overload (17)' },
     { flag: 'iface', type: 'string', default: 'auto', help: 'NIC whose rx/tx packets are counted (auto: lo on loopback, else the busiest)' },
-    { flag: 'token', type: 'string', help: 'bearer token required by POST routes' },
+    { flag: 'token', type: 'string', sharedEnv: 'HONGBAO_TOKEN', help: 'bearer token required by POST routes' },
     {
       flag: 'acceptors',
       type: 'int',

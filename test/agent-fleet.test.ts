@@ -75,6 +75,19 @@ test.serial('window rule, spread: 2 agents x 2 workers x 3 source IPs each; exac
   t.is(body.qps, 2400);
   const busy = body.seconds.filter((s) => s.sent > 0);
   t.true(busy.every((s) => s.p99Ms > 0 && s.maxMs >= s.p99Ms));
+  // /metrics: base units and a real Prometheus histogram of every answered shake's latency.
+  const metrics = await (await fetch(`${agents[0].url}/metrics`)).text();
+  t.false(/_ms\b/.test(metrics), 'no millisecond metric');
+  t.regex(metrics, /^hongbao_agent_clock_offset_seconds 0$/m);
+  t.regex(metrics, /^# TYPE hongbao_agent_shake_latency_seconds histogram$/m);
+  const answered = Number(/^hongbao_agent_answered_total (\d+)$/m.exec(metrics)?.[1]);
+  const buckets = [...metrics.matchAll(/^hongbao_agent_shake_latency_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])] as const);
+  t.is(buckets.at(-1)?.[0], '+Inf');
+  t.true(buckets.every(([, n], i) => i === 0 || n >= buckets[i - 1][1]), 'cumulative');
+  t.true(answered >= 700 * 3, `answered ${answered}`);
+  t.is(Number(/^hongbao_agent_shake_latency_seconds_count (\d+)$/m.exec(metrics)?.[1]), answered, 'one observation per answered shake');
+  t.is(buckets.at(-1)?.[1], answered);
+  t.true(Number(/^hongbao_agent_shake_latency_seconds_sum (\S+)$/m.exec(metrics)?.[1]) > 0);
 });
 
 test.serial('modulo rule, burst: exact totals when QPS divides N, switching in the same second', async (t) => {

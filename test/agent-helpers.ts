@@ -3,12 +3,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CliProcess } from '../common/child.ts';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { sleep, waitFor } from '../common/wait.ts';
+import { which } from './helpers/tools.ts';
 
 export const CLI = new URL('../dist/hongbao.cjs', import.meta.url).pathname;
 
@@ -133,14 +134,11 @@ export async function postJson(url: string, body: unknown, token?: string): Prom
 
 /**
  * Debian's chronyd as a real NTP server on a loopback UDP port (-x: never touches the system clock).
- * Returns undefined when chronyd is not installed (the caller skips).
+ * The caller skips where chronyd is not installed (helpers/tools.ts needing()).
  */
-/** Debian's chronyd, when installed (apt-get install chrony). */
-export const CHRONYD = ['/usr/sbin/chronyd', '/sbin/chronyd'].find((p) => existsSync(p));
-
-export async function startChrony(t: ExecutionContext): Promise<{ port: number } | undefined> {
-  const bin = CHRONYD;
-  if (!bin) return undefined;
+export async function startChrony(t: ExecutionContext): Promise<{ port: number }> {
+  const bin = which('chronyd');
+  if (!bin) throw new Error('chronyd is not installed (apt-get install chrony, or sudo npm run setup:test)');
   const port = await freeUdpPort();
   const dir = mkdtempSync(join(tmpdir(), 'hb-chrony-'));
   const conf = join(dir, 'chrony.conf');

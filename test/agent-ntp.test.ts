@@ -1,24 +1,23 @@
-// Clocks: agents whose local clock is off (HONGBAO_CLOCK_SKEW_MS, a hidden test option) and that
+// Clocks: agents whose local clock is off (HONGBAO_AGENT_CLOCK_SKEW_MS, a hidden test option) and that
 // take their offset from a real NTP server (Debian's chronyd on a loopback port) fire in the same
 // epoch seconds as the stub sees; the same agent with --ntp off says so and fires 3 s early.
 import test from 'ava';
-import { CHRONYD, getJson, postJson, startAgent, startChrony, startStub, stubShakes } from './agent-helpers.ts';
+import { getJson, postJson, startAgent, startChrony, startStub, stubShakes } from './agent-helpers.ts';
+import { needing } from './helpers/tools.ts';
 
 const N = 1200;
 
 // A real NTP server is needed: without chronyd the test is skipped, saying what to install.
-const withChrony = CHRONYD ? test.serial : test.skip;
-const ntpTitle = `skewed clocks corrected by NTP against chronyd: the stub sees the QPS change in the same second${CHRONYD ? '' : ' (skipped: apt-get install chrony)'}`;
+const chronyd = needing([['chronyd', 'chrony']], true);
 
-withChrony(ntpTitle, async (t) => {
+chronyd.test(`skewed clocks corrected by NTP against chronyd: the stub sees the QPS change in the same second${chronyd.why}`, async (t) => {
   t.timeout(40_000);
   const chrony = await startChrony(t);
-  if (!chrony) throw new Error(`${CHRONYD} is installed but did not start`);
   const stub = await startStub(t, 1);
   const common = ['--server', `ws://127.0.0.1:${stub.port}`, '--total-users', String(N), '--workers', '1', '--ntp', `127.0.0.1:${chrony.port}`, '--ntp-samples', '6', '--ntp-resync', '5', '--spread-ms', '500'];
   const [fast, slow] = await Promise.all([
-    startAgent(t, [...common, '--users', '0:600', '--source-ip', '127.0.0.2-3'], { HONGBAO_CLOCK_SKEW_MS: '3000' }),
-    startAgent(t, [...common, '--users', '600:600', '--source-ip', '127.0.0.4'], { HONGBAO_CLOCK_SKEW_MS: '-2200' }),
+    startAgent(t, [...common, '--users', '0:600', '--source-ip', '127.0.0.2-3'], { HONGBAO_AGENT_CLOCK_SKEW_MS: '3000' }),
+    startAgent(t, [...common, '--users', '600:600', '--source-ip', '127.0.0.4'], { HONGBAO_AGENT_CLOCK_SKEW_MS: '-2200' }),
   ]);
   await Promise.all([fast, slow].map((a) => a.proc.event('connected', 20000)));
   const line = fast.proc.stderr.map((l) => /clock offset (-?[\d.]+) ms \+\/- ([\d.]+) ms from ntp 127\.0\.0\.1:\d+/.exec(l)).find(Boolean);
@@ -58,7 +57,7 @@ test.serial('controller-less, --ntp off with a skewed clock: the agent says so a
   t.timeout(30_000);
   const stub = await startStub(t, 1);
   const a = await startAgent(t, ['--server', `ws://127.0.0.1:${stub.port}`, '--total-users', '400', '--users', '0:400', '--workers', '1', '--ntp', 'off', '--spread-ms', '500'], {
-    HONGBAO_CLOCK_SKEW_MS: '3000',
+    HONGBAO_AGENT_CLOCK_SKEW_MS: '3000',
   });
   await a.proc.event('connected', 20000);
   t.true(a.proc.stderr.some((l) => /--ntp off: using the local clock as is/.test(l)));

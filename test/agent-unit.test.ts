@@ -41,7 +41,7 @@ test('options: defaults and one-line errors naming the flag', (t) => {
   t.throws(() => parseOptions(agentCommand, ['--server', 'ws://x:1', '--users', '5', '--total-users', '1']), { message: /--users must be FIRST:COUNT/ });
   const outside = parseOptions<AgentOptions>(agentCommand, ['--server', 'ws://x:1', '--users', '2500:1000', '--total-users', '3000']).options;
   t.throws(() => crossCheck(outside), { message: /--users 2500:1000 must lie within the fleet's ids 0..2999/ });
-  t.is(parse([], { HONGBAO_QPS: '300', HONGBAO_SOURCE_IP: '127.0.0.2,127.0.0.3' }).qps, 300);
+  t.is(parse([], { HONGBAO_AGENT_QPS: '300', HONGBAO_AGENT_SOURCE_IP: '127.0.0.2,127.0.0.3' }).qps, 300);
 });
 
 test('source IPs: singles, ranges, short ranges; duplicates and nonsense refused', (t) => {

@@ -4,6 +4,8 @@ import ntp from 'ntp-client';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSocket } from 'node:dgram';
+import { createServer, type AddressInfo } from 'node:net';
 import { sntpReply, readNtpTime, startSntp } from '../controller/sntp.ts';
 import { runCli, startCli, waitFor } from './helpers/process.ts';
 
@@ -90,5 +92,30 @@ test('controller and stub: a bad --host, --results or --iface is one line naming
     t.is(r.code, 2, args.join(' '));
     t.regex(r.stderr, want, args.join(' '));
     t.is(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line\n${r.stderr}`);
+  }
+});
+
+test('controller, stub and agent: a port already in use is one line naming the flag and exit 2, not a stack trace', async (t) => {
+  t.timeout(60_000);
+  const tcp = createServer();
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => tcp.close());
+  const udp = createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+  t.teardown(() => udp.close());
+  const held = (tcp.address() as AddressInfo).port;
+  const heldUdp = udp.address().port;
+  const results = mkdtempSync(join(tmpdir(), 'hb-ports-'));
+  const cases: Array<[string[], RegExp]> = [
+    [['controller', '--port', String(held), '--results', results], new RegExp(`^hongbao controller: --port ${held}: TCP port ${held} on 127\\.0\\.0\\.1 is already in use: stop what holds it \\(ss -tlnp shows it\\) or choose another port`)],
+    [['controller', '--port', '0', '--ntp-serve', String(heldUdp), '--results', results], new RegExp(`^hongbao controller: --ntp-serve ${heldUdp}: UDP port ${heldUdp} on 127\\.0\\.0\\.1 is already in use`)],
+    [['stub', '--port', '0', '--http-port', String(held)], new RegExp(`^hongbao stub: --http-port ${held}: TCP port ${held} on 127\\.0\\.0\\.1 is already in use`)],
+    [['agent', '--server', 'ws://127.0.0.1:1', '--users', '0:1', '--total-users', '1', '--workers', '1', '--control-port', String(held)], new RegExp(`^hongbao agent: --control-port ${held}: TCP port ${held} on 127\\.0\\.0\\.1 is already in use`)],
+  ];
+  for (const [args, want] of cases) {
+    const r = await runCli(args, { HONGBAO_TOKEN: '' }, 30_000);
+    t.is(r.code, 2, `${args.join(' ')}\n${r.stderr}`);
+    const last = r.stderr.trim().split('\n').pop() ?? '';
+    t.regex(last, want, r.stderr);
   }
 });

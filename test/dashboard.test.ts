@@ -2,18 +2,18 @@
 // from server-sent events, agents show the age of their last sample, the run list links the run's
 // report.html, and the form retargets QPS through the controller.
 import test from 'ava';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { fakeAgent } from './helpers/controller.ts';
 import { startCli, waitFor } from './helpers/process.ts';
+import { needing, which } from './helpers/tools.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
+const chromiumTool = needing([['chromium', 'chromium']]);
 
-test("dashboard: charts fill from SSE, agents show their last sample's age, runs link their report.html, the form retargets QPS", async (t) => {
+chromiumTool.test(`dashboard: charts fill from SSE, agents show their last sample's age, runs link their report.html, the form retargets QPS${chromiumTool.why}`, async (t) => {
   t.timeout(90_000);
-  if (!existsSync(CHROMIUM)) t.fail(`${CHROMIUM} is missing: npm test installs Debian's chromium (test/ensure-tools.sh)`);
   const results = mkdtempSync(join(tmpdir(), 'hb-dash-'));
   const ctl = await startCli<{ port: number }>(t, ['controller', '--port', '0', '--results', results], { env: { HONGBAO_TOKEN: 'dash-token' } });
   const base = `http://127.0.0.1:${ctl.ready.port}`;
@@ -31,7 +31,7 @@ test("dashboard: charts fill from SSE, agents show their last sample's age, runs
   t.teardown(() => clearInterval(pusher));
 
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: which('chromium'),
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   t.teardown(() => browser.close());

@@ -11,9 +11,9 @@ import { latestRows } from '../controller/summary.ts';
 import { CLI } from './helpers/process.ts';
 import { assertReadablePng } from './helpers/png.ts';
 
-function demo(t: import('ava').ExecutionContext, args: string[]): CliProcess {
+function demo(t: import('ava').ExecutionContext, args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
   const results = mkdtempSync(join(tmpdir(), 'hb-exp-'));
-  const p = new CliProcess('demo', [process.execPath, CLI], ['demo', '--results', results, '--users', '2000', '--agents', '2', ...args], { ...process.env });
+  const p = new CliProcess('demo', [process.execPath, CLI], ['demo', '--results', results, '--users', '2000', '--agents', '2', ...args], { ...process.env, ...env });
   t.teardown(() => p.stop(10_000));
   return p;
 }
@@ -29,9 +29,13 @@ function alive(pid: number): boolean {
 
 test('experiment: QPS retargeted mid-run lands in one second for both agents; totals match the stub', async (t) => {
   t.timeout(150_000);
-  const p = demo(t, ['--phases', '100:4,240:4', '--generator-rate', '20', '--sender-rate', '2']);
+  // The demo reads its own variables (HONGBAO_DEMO_*) and hands its children none of the user's:
+  // each of these would make its child refuse to start (exit 2) if it got there.
+  const env = { HONGBAO_DEMO_SENDER_RATE: '2', HONGBAO_AGENT_CONNECT_TIMEOUT: '1', HONGBAO_STUB_WORKERS: '0', HONGBAO_CONTROLLER_LEAD: 'soon' };
+  const p = demo(t, ['--phases', '100:4,240:4', '--generator-rate', '20'], env);
   const { code } = await p.exited;
   t.is(code, 0, p.stderr().slice(-2000));
+  t.regex(p.stderr(), /sending service 2 envelopes\/s/, 'HONGBAO_DEMO_SENDER_RATE is the demo\'s');
   const done = p.events.find((e) => e.event === 'demo') as unknown as { dir: string; charts: string[]; summary: { phases: Array<{ targetQps: number; seconds: number; exactSeconds: number }> } };
   t.truthy(done, 'the demo reports its run');
   const rows = latestRows(readSeries(done.dir));

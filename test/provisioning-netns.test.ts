@@ -1,6 +1,6 @@
 // provisioning netns: the fleet scripts against network namespaces on this machine, as real
 // processes. Each test brings up its own run (unique run id), and t.teardown always tears it down.
-// Skips, saying why, where network namespaces are not permitted.
+// Skips, saying why, where iproute2 or curl is missing or network namespaces are not permitted.
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { CLI, runProcess, startCli, waitFor, type Ran } from './helpers/process.ts';
+import { needing } from './helpers/tools.ts';
 
 const P = fileURLToPath(new URL('../provisioning/', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const probe = spawnSync('bash', [join(P, 'netns.sh'), 'probe'], { encoding: 'utf8' });
 const permitted = probe.status === 0;
-const agentWorks = spawnSync(process.execPath, [CLI, 'agent', '--help'], { encoding: 'utf8' }).status === 0;
 
 function sh(args: string[], timeoutMs = 30000): Promise<Ran> {
   return runProcess('bash', args, { cwd: P, timeoutMs });
@@ -74,10 +74,9 @@ async function bringUp(t: ExecutionContext, run: string, count: number, ips: num
 }
 
 // Skipped tests say why in their title, and what it takes to run them.
-const netnsWhy = permitted ? '' : ` (skipped: network namespaces not permitted here: ${(probe.stderr || probe.stdout).trim() || `netns.sh probe exited ${probe.status}`}; run as root with iproute2)`;
-const e2eWhy = netnsWhy || (agentWorks ? '' : ' (skipped: node dist/hongbao.cjs agent --help fails: run npm run build)');
-const netnsTest = (title: string, fn: (t: ExecutionContext) => Promise<void>) => (permitted ? test.serial : test.skip)(title + netnsWhy, fn);
-const e2eTest = (title: string, fn: (t: ExecutionContext) => Promise<void>) => (permitted && agentWorks ? test.serial : test.skip)(title + e2eWhy, fn);
+const tools = needing([['ip', 'iproute2'], ['curl', 'curl']], true);
+const netnsWhy = tools.why || (permitted ? '' : ` (skipped: network namespaces not permitted here: ${(probe.stderr || probe.stdout).trim() || `netns.sh probe exited ${probe.status}`}; run as root)`);
+const netnsTest = (title: string, fn: (t: ExecutionContext) => Promise<void>) => (permitted ? tools.test : test.skip)(title + netnsWhy, fn);
 
 netnsTest('provisioning netns: bring-up gives each namespace its addresses, sysctls and a path to the stub; teardown leaves nothing', async (t) => {
   const run = runId('nb');
@@ -174,7 +173,7 @@ netnsTest('provisioning netns: bring-up gives each namespace its addresses, sysc
   t.is(downAgain.code, 0, 'down is idempotent');
 });
 
-e2eTest('provisioning netns: fleet of 3 namespaces x 2 source IPs: agents log every user in from their addresses, QPS changes in one second, teardown leaves nothing', async (t) => {
+netnsTest('provisioning netns: fleet of 3 namespaces x 2 source IPs: agents log every user in from their addresses, QPS changes in one second, teardown leaves nothing', async (t) => {
   const run = runId('ne');
   const { bridgeIp } = await bringUp(t, run, 3, 2);
   const base = bridgeIp.split('.').slice(0, 2).join('.') + '.';
@@ -266,7 +265,7 @@ e2eTest('provisioning netns: fleet of 3 namespaces x 2 source IPs: agents log ev
   t.deepEqual(peers(bridgeIp, stub.ready.port), {});
 });
 
-e2eTest('provisioning netns: npm run fleet:local (fleet-local.sh) brings a fleet up, changes its QPS and tears it all down', async (t) => {
+netnsTest('provisioning netns: npm run fleet:local (fleet-local.sh) brings a fleet up, changes its QPS and tears it all down', async (t) => {
   const run = runId('nl');
   t.teardown(async () => {
     await netns('down', '--run-id', run);
@@ -274,9 +273,8 @@ e2eTest('provisioning netns: npm run fleet:local (fleet-local.sh) brings a fleet
   const r = await sh([join(P, 'fleet-local.sh'), '--dist', snapshotBundle(t), '--run-id', run, '--count', '2', '--ips', '2', '--users-per-vm', '50', '--qps', '20', '--qps-to', '80', '--hold', '1'], 55000);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /== waiting for 100 connections\nstub: 100 connections; per source address:\n +25 198\.1[89]\.\d+\.10\n +25 198\.1[89]\.\d+\.11\n +25 198\.1[89]\.\d+\.10\n +25 198\.1[89]\.\d+\.11\n/);
-  // Through the controller when this build has one (it also serves the agents' SNTP), else direct.
-  const controllerWorks = spawnSync(process.execPath, [CLI, 'controller', '--help']).status === 0;
-  t.regex(r.stdout, controllerWorks ? /controller: 2 agents registered\n[^]*fleet\.sh qps: 2 ok, 0 failed \(controller\)\n/ : /fleet\.sh qps: 2 ok, 0 failed \(netns\)\n/);
+  // Through the controller (it also serves the agents' SNTP).
+  t.regex(r.stdout, /controller: 2 agents registered\n[^]*fleet\.sh qps: 2 ok, 0 failed \(controller\)\n/);
   const atChange = Number(r.stdout.match(/^ +\d+ +(\d+)  <- qps 80 from here$/m)?.[1] ?? -1);
   t.true(Math.abs(atChange - 80) <= 8, `shakes in the second of the change: ${atChange}, want 80`);
   t.true(r.stdout.trim().endsWith(`run ${run} is down`), r.stdout);

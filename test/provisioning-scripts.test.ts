@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runProcess, type Ran } from './helpers/process.ts';
+import { needing } from './helpers/tools.ts';
 
 const P = fileURLToPath(new URL('../provisioning/', import.meta.url));
 const SCRIPTS = ['fleet.sh', 'host-tune.sh', 'netns.sh', 'fleet-local.sh', 'esxi-clone.sh'];
@@ -41,9 +42,9 @@ echo "fake ${name} ok"
   return { dir, calls: () => (existsSync(join(dir, 'calls.log')) ? readFileSync(join(dir, 'calls.log'), 'utf8').trim().split('\n') : []) };
 }
 
-test('provisioning: every script is shellcheck-clean', async (t) => {
-  const has = spawnSync('shellcheck', ['--version']);
-  if (has.error) return t.fail('shellcheck is not installed (test/ensure-tools.sh installs it: apt-get install -y shellcheck)');
+const shellcheck = needing([['shellcheck', 'shellcheck']]);
+
+shellcheck.test(`provisioning: every script is shellcheck-clean${shellcheck.why}`, async (t) => {
   const files = [...SCRIPTS, ...readdirSync(join(P, 'lib')).map((f) => `lib/${f}`)];
   t.true(files.length >= 8, files.join(' '));
   const r = spawnSync('shellcheck', ['--severity=style', ...files], { cwd: P, encoding: 'utf8' });

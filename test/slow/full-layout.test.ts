@@ -1,4 +1,4 @@
-// The full-scale layout scaled down (DESIGN 8: CI runs scaled-down versions of the long runs):
+// The full-scale layout scaled down (CI runs scaled-down versions of the long runs):
 // `hongbao demo --scale full --users 20000` starts the same processes as the 1,020,000-user run
 // (a stub of 52 workers owning 5 of 260 SETs each, 13 agents x 4 workers over 26 source addresses),
 // logs everyone in one agent after another, measures memory, and runs an exact phase.
