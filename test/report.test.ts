@@ -2,11 +2,12 @@
 // two agents) is opened from file:// in real headless Chromium with the network off; a synthetic
 // 1-hour run bounds its size; `hongbao chart A --compare B` overlays two runs.
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { needing, which } from './helpers/tools.ts';
 import { phaseTable, type Summary } from '../common/summary-format.ts';
 import { CHART_DEFS } from '../controller/chart-defs.ts';
 import { loadReportRun, writeReport } from '../controller/report.ts';
@@ -19,9 +20,9 @@ import { closedPort, setup } from './helpers/controller.ts';
 import { CLI, runCli } from './helpers/process.ts';
 import { syntheticRows } from './helpers/series.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const browserTest = existsSync(CHROMIUM) ? test : test.skip;
-const needs = existsSync(CHROMIUM) ? '' : ` (skipped: ${CHROMIUM} is missing: apt-get install chromium)`;
+const chromiumTool = needing([['chromium', 'chromium']]);
+const browserTest = chromiumTool.test;
+const needs = chromiumTool.why;
 
 /** One short real run for the browser tests: 2 agents, 400 users, 60 then 120 QPS. */
 let realRun: Promise<{ dir: string; stderr: string; event: Record<string, unknown> }> | undefined;
@@ -53,7 +54,7 @@ async function openOffline(t: ExecutionContext, browser: Browser, path: string):
 }
 
 async function launch(t: ExecutionContext): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  const browser = await chromium.launch({ executablePath: which('chromium'), args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
   t.teardown(() => browser.close());
   return browser;
 }
