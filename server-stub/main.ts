@@ -7,10 +7,11 @@
 // touches it). Each SET lives in one worker (sets.ts), so once a login names the user, a connection
 // accepted by a worker that does not own the user's SET is released and its socket handle passed,
 // through the primary, to the owner, which answers the login and serves it from then on.
-import cluster, { type Worker } from 'node:cluster';
+import cluster from 'node:cluster';
 import type { Server, Socket } from 'node:net';
 import { adoptLite, createLiteServer } from '../common/wslite.ts';
-import { RESERVED_FDS, openFileLimit, yieldToPrimary } from '../common/limits.ts';
+import { RESERVED_FDS, openFileLimit } from '../common/limits.ts';
+import { WorkerSupervisor } from '../common/supervisor.ts';
 import { MAX_MESSAGE_BYTES } from '../common/wire.ts';
 import { assertIface, assertListenable, listenOrExplain } from '../common/addresses.ts';
 import { assertSafeListen } from '../common/auth.ts';
@@ -74,8 +75,6 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   const iface = chooseIface(opts.iface, opts.host);
   const acceptors = Math.min(opts.workers, opts.acceptors);
   const core = new StubCore({ workers: opts.workers, sets: opts.sets, history: opts.history, iface });
-  const byIndex: Array<Worker | undefined> = new Array(opts.workers).fill(undefined);
-  let stopping = false;
   let wsPort = 0;
   let tcpPort: number | undefined;
 
@@ -86,80 +85,71 @@ async function runPrimary(opts: StubOptions, io: Io): Promise<number> {
   const relay = (from: number, msg: { u: number; r?: string; k?: 1 }, handle: NativeHandle | undefined) => {
     if (!handle) return;
     const to = core.ownerOf(msg.u);
-    const w = byIndex[to];
-    if (!w || !w.isConnected() || !core.isUp(to)) {
+    // Closed here once written to the owner's channel (the owner holds its own descriptor then).
+    const sent = core.isUp(to) && workers.send(to, { t: 'adopt', u: msg.u, r: msg.r, ...(msg.k ? { k: msg.k } : {}) }, handle, () => handle.close());
+    if (!sent) {
       handle.close();
       core.handOverDropped(from, to);
-      return;
     }
-    // Closed here once written to the owner's channel (the owner holds its own descriptor then).
-    w.send({ t: 'adopt', u: msg.u, r: msg.r, ...(msg.k ? { k: msg.k } : {}) } satisfies ToWorker, handle as never, undefined, () => handle.close());
   };
 
-  const fork = (index: number): Worker => {
-    const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index), [WORKER_ACCEPTS_ENV]: index < acceptors ? '1' : '0' });
-    byIndex[index] = w;
-    yieldToPrimary(w.process.pid);
-    w.on('message', (msg: ToPrimary, handle?: NativeHandle) => {
-      if (msg.t === 'ho') return relay(index, msg, handle);
+  const upWaiters = new Map<number, () => void>();
+  const workers: WorkerSupervisor<ToPrimary, ToWorker> = new WorkerSupervisor(opts.workers, {
+    env: (index) => ({ [WORKER_INDEX_ENV]: String(index), [WORKER_ACCEPTS_ENV]: index < acceptors ? '1' : '0' }),
+    message: (index, msg, handle) => {
+      if (msg.t === 'ho') return relay(index, msg, handle as NativeHandle | undefined);
       if (msg.t === 'up') {
         if (msg.port) wsPort = msg.port;
         if (msg.tcpPort) tcpPort = msg.tcpPort;
-        core.workerUp(index, { pid: w.process.pid ?? 0, send: (m: ToWorker) => w.isConnected() && w.send(m) });
-        w.emit('hongbao:up');
+        core.workerUp(index, { pid: workers.pid(index), send: (m: ToWorker) => workers.send(index, m) });
+        upWaiters.get(index)?.();
         return;
       }
       core.fromWorker(index, msg);
-    });
-    w.on('exit', (code, signal) => {
-      if (byIndex[index] === w) byIndex[index] = undefined;
+    },
+    died: (index, w, how) => {
       core.workerDown(index);
-      if (stopping) return;
-      io.stderr(`hongbao stub: worker ${index} (pid ${w.process.pid}) died (${signal ?? `exit ${code}`}); its connections are lost, restarting it`);
-      setTimeout(() => !stopping && fork(index), 500);
-    });
-    return w;
-  };
-
-  const up = Array.from({ length: opts.workers }, (_, i) => {
-    const w = fork(i);
-    return new Promise<void>((resolve, reject) => {
-      w.once('hongbao:up', () => resolve());
-      w.once('exit', (code) => reject(new Error(`worker ${i} exited with ${code} before it was up${i < acceptors ? ` (listening on ${opts.host}:${opts.port})` : ''}`)));
-    });
+      io.stderr(`hongbao stub: worker ${index} (pid ${w.process.pid}) died (${how}); its connections are lost, restarting it`);
+    },
   });
+
+  const up = workers.start().map(
+    (w, i) =>
+      new Promise<void>((resolve, reject) => {
+        upWaiters.set(i, resolve);
+        w.once('exit', (code) => reject(new Error(`worker ${i} exited with ${code} before it was up${i < acceptors ? ` (listening on ${opts.host}:${opts.port})` : ''}`)));
+      }),
+  );
   try {
     await Promise.all(up);
   } catch (err) {
-    stopping = true;
-    for (const w of byIndex) w?.process.kill();
+    workers.abort();
     io.stderr(`hongbao stub: ${(err as Error).message}`);
     return 1;
   }
+  upWaiters.clear();
 
   const app = build(core, { token: opts.token });
   await listenOrExplain('stub', 'http-port', 'TCP', opts.host, opts.httpPort, () => app.listen({ port: opts.httpPort, host: opts.host }));
   const httpPort = (app.server.address() as { port: number }).port;
   const stopTick = everyAligned(1000 / TICKS_PER_SECOND, 1, () => core.tick());
   const stopNic = everyAligned(1000, 2, () => core.sampleNic());
-  io.stdout(JSON.stringify({ event: 'listening', port: wsPort, ...(tcpPort ? { tcpPort } : {}), httpPort, host: opts.host, pid: process.pid, workers: byIndex.map((w) => w?.process.pid ?? 0), acceptors, iface }));
+  io.stdout(JSON.stringify({ event: 'listening', port: wsPort, ...(tcpPort ? { tcpPort } : {}), httpPort, host: opts.host, pid: process.pid, workers: workers.pids(), acceptors, iface }));
   io.stderr(
     `hongbao stub: ws://${opts.host}:${wsPort}${tcpPort ? ` and tcp://${opts.host}:${tcpPort}` : ''} with ${opts.workers} worker(s) (${acceptors} accepting), http://${opts.host}:${httpPort}, ` +
       `${opts.sets} SETs, max ${opts.maxQps} served/s`,
   );
 
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       io.stderr(`hongbao stub: ${signal}, stopping`);
       stopTick();
       stopNic();
-      const live = byIndex.filter((w): w is Worker => !!w);
-      const exits = live.map((w) => new Promise((r) => (w.isDead() ? r(null) : w.once('exit', r))));
-      for (const w of live) w.process.kill('SIGTERM');
       await app.close();
-      await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 3000))]);
+      await workers.stop(undefined, 3000);
       resolve(0);
     };
     process.once('SIGINT', () => void stop('SIGINT'));
