@@ -1,4 +1,6 @@
 // The stub as a user sees it: a real `hongbao stub` process, real WebSocket clients on 127.0.0.x.
+// The tests run one after another: each starts a stub (a primary and its workers), and twenty of them
+// starting at once on a 2-core machine is a start-up race, not a test of the stub.
 import test from 'ava';
 import WebSocket from 'ws';
 import { WireError } from '../common/errors.ts';
@@ -25,7 +27,7 @@ async function statsFor(stub: Awaited<ReturnType<typeof startStub>>, from: numbe
   return body.seconds.filter((s: { second: number }) => s.second >= from && s.second <= to);
 }
 
-test('stub: login then shake answers empty, then won after the generator filled the SET', async (t) => {
+test.serial('stub: login then shake answers empty, then won after the generator filled the SET', async (t) => {
   const stub = await startStub(t, ['--sets', '1']);
   const c = await TestClient.login(stub.url, 7);
   t.teardown(() => c.close());
@@ -45,7 +47,7 @@ test('stub: login then shake answers empty, then won after the generator filled 
   t.true(audit.generator.reconciles);
 });
 
-test('stub: the generator pushes exactly rate envelopes in every second until total', async (t) => {
+test.serial('stub: the generator pushes exactly rate envelopes in every second until total', async (t) => {
   const stub = await startStub(t, ['--workers', '2']);
   const r = await stub.post('/generator', { rate: 40, total: 120 });
   t.is(r.status, 200);
@@ -68,7 +70,7 @@ test('stub: the generator pushes exactly rate envelopes in every second until to
   t.true(audit.status.finished);
 });
 
-test('stub: shakes above --max-qps served per second get overload', async (t) => {
+test.serial('stub: shakes above --max-qps served per second get overload', async (t) => {
   const stub = await startStub(t, ['--max-qps', '10']);
   const c = await TestClient.login(stub.url, 3);
   t.teardown(() => c.close());
@@ -91,7 +93,7 @@ test('stub: shakes above --max-qps served per second get overload', async (t) =>
   if (secs.length === 1 || secs[1].shakes === 0) t.is(served, 10);
 });
 
-test('stub: sent envelopes reach exactly the named users, claims conserve every cent', async (t) => {
+test.serial('stub: sent envelopes reach exactly the named users, claims conserve every cent', async (t) => {
   const stub = await startStub(t, ['--workers', '2']);
   const users = [0, 1, 2, 3, 4, 5];
   const clients = await Promise.all(users.map((u) => TestClient.login(stub.url, u, `127.0.0.${2 + (u % 3)}`)));
@@ -140,7 +142,7 @@ test('stub: sent envelopes reach exactly the named users, claims conserve every 
   t.is(audit.claims, 120 * 2 + outsiders.length, 'every claim request counted, good or not');
 });
 
-test('stub: chat reaches the addressee across workers', async (t) => {
+test.serial('stub: chat reaches the addressee across workers', async (t) => {
   const stub = await startStub(t, ['--workers', '2']);
   const clients = await Promise.all([10, 11, 12, 13].map((u) => TestClient.login(stub.url, u)));
   t.teardown(() => clients.forEach((c) => c.close()));
@@ -159,7 +161,7 @@ test('stub: chat reaches the addressee across workers', async (t) => {
   }
 });
 
-test('stub: two workers, many source IPs: counters and connections are merged', async (t) => {
+test.serial('stub: two workers, many source IPs: counters and connections are merged', async (t) => {
   const stub = await startStub(t, ['--workers', '2']);
   const users = Array.from({ length: 40 }, (_, i) => 1000 + i);
   const clients = await Promise.all(users.map((u, i) => TestClient.login(stub.url, u, `127.0.0.${2 + (i % 4)}`)));
@@ -180,7 +182,7 @@ test('stub: two workers, many source IPs: counters and connections are merged', 
   t.regex(metrics, /^hongbao_stub_shakes_total 200$/m);
 });
 
-test('stub: bad frames close one connection with an error frame, everyone else is served', async (t) => {
+test.serial('stub: bad frames close one connection with an error frame, everyone else is served', async (t) => {
   const stub = await startStub(t);
   const good = await TestClient.login(stub.url, 1);
   t.teardown(() => good.close());
@@ -227,7 +229,7 @@ test('stub: bad frames close one connection with an error frame, everyone else i
   });
 });
 
-test('stub: a server-only command from a client is refused with UNEXPECTED_CMD', async (t) => {
+test.serial('stub: a server-only command from a client is refused with UNEXPECTED_CMD', async (t) => {
   const stub = await startStub(t);
   const c = await TestClient.login(stub.url, 5);
   const reply = Buffer.alloc(20);
@@ -238,7 +240,7 @@ test('stub: a server-only command from a client is refused with UNEXPECTED_CMD',
   t.is((await c.closed).code, 1008);
 });
 
-test('stub: a newer login of the same user replaces the older connection', async (t) => {
+test.serial('stub: a newer login of the same user replaces the older connection', async (t) => {
   const stub = await startStub(t);
   const a = await TestClient.login(stub.url, 77);
   const b = await TestClient.login(stub.url, 77);
@@ -249,7 +251,7 @@ test('stub: a newer login of the same user replaces the older connection', async
   t.is((await b.next(Cmd.SHAKE_REPLY)).userId, 77);
 });
 
-test('stub: bad HTTP bodies get 400 naming the field, and the stub keeps serving', async (t) => {
+test.serial('stub: bad HTTP bodies get 400 naming the field, and the stub keeps serving', async (t) => {
   const stub = await startStub(t);
   const cases: Array<[string, unknown, RegExp]> = [
     ['/generator', '{not json', /body is not valid JSON/],
@@ -279,7 +281,7 @@ test('stub: bad HTTP bodies get 400 naming the field, and the stub keeps serving
   t.is((await stub.get('/health')).status, 200);
 });
 
-test('stub: with a token, POST routes need it and GET routes do not', async (t) => {
+test.serial('stub: with a token, POST routes need it and GET routes do not', async (t) => {
   const stub = await startStub(t, [], { HONGBAO_TOKEN: 's3cret' });
   const missing = await stub.post('/generator', { rate: 1, total: 1 });
   t.is(missing.status, 401);
@@ -296,7 +298,7 @@ test('stub: with a token, POST routes need it and GET routes do not', async (t) 
   t.is((await stub.get('/audit')).status, 200);
 });
 
-test('stub: a dead worker is reported by /health and replaced; /audit still reconciles and keeps its wins', async (t) => {
+test.serial('stub: a dead worker is reported by /health and replaced; /audit still reconciles and keeps its wins', async (t) => {
   const stub = await startStub(t, ['--workers', '2']);
   // Envelopes in both workers' SETs, some of them won by users of each worker.
   // 6 envelopes in every SET (256 of them): each of the users below wins all of its 5 shakes.
@@ -342,7 +344,7 @@ test('stub: a dead worker is reported by /health and replaced; /audit still reco
   c.close();
 });
 
-test('stub: invalid flags exit 2 with one line naming the flag', async (t) => {
+test.serial('stub: invalid flags exit 2 with one line naming the flag', async (t) => {
   const r = await runCli(['stub', '--workers', '0']);
   t.is(r.code, 2);
   t.is(r.stderr.trim(), 'hongbao stub: --workers must be an integer from 1 to 256, got "0"');
@@ -351,7 +353,7 @@ test('stub: invalid flags exit 2 with one line naming the flag', async (t) => {
   t.regex(u.stderr, /unknown option --frobnicate/);
 });
 
-test('stub: the ws client library sees a clean close on SIGTERM', async (t) => {
+test.serial('stub: the ws client library sees a clean close on SIGTERM', async (t) => {
   const stub = await startStub(t);
   const ws = new WebSocket(stub.url);
   await new Promise((r) => ws.once('open', r));
@@ -362,7 +364,7 @@ test('stub: the ws client library sees a clean close on SIGTERM', async (t) => {
   t.is(code, 0);
 });
 
-test('stub: a worker at its open-file limit refuses further connections and says so', async (t) => {
+test.serial('stub: a worker at its open-file limit refuses further connections and says so', async (t) => {
   // prlimit gives the stub a limit of 200 open files; the worker keeps a reserve for its own
   // descriptors and says how many connections that leaves it. 150 clients are more than that.
   const proc = new CliProcess<{ event: string; port: number; httpPort: number }>('stub', ['prlimit', '--nofile=200:200', process.execPath, CLI], ['stub', '--port', '0', '--http-port', '0'], { ...process.env });
@@ -381,7 +383,7 @@ test('stub: a worker at its open-file limit refuses further connections and says
 });
 
 for (const workers of [2, 3]) {
-  test(`stub: SETs live in one worker each: ${workers} workers, 400 users, 200 envelopes, 400 shakes win 200`, async (t) => {
+  test.serial(`stub: SETs live in one worker each: ${workers} workers, 400 users, 200 envelopes, 400 shakes win 200`, async (t) => {
     const stub = await startStub(t, ['--workers', String(workers), '--acceptors', String(workers)]);
     const users = Array.from({ length: 400 }, (_, u) => u);
     const clients: TestClient[] = [];
@@ -413,7 +415,7 @@ for (const workers of [2, 3]) {
   });
 }
 
-test('stub: a second login of a user replaces the first across workers (one connection per user)', async (t) => {
+test.serial('stub: a second login of a user replaces the first across workers (one connection per user)', async (t) => {
   const stub = await startStub(t, ['--workers', '2', '--acceptors', '2']);
   // Many tries so that both acceptors take some of the first and second connections.
   for (let k = 0; k < 6; k++) {
@@ -428,7 +430,7 @@ test('stub: a second login of a user replaces the first across workers (one conn
   }
 });
 
-test('stub: bytes sent right behind the login travel with a handed-over connection', async (t) => {
+test.serial('stub: bytes sent right behind the login travel with a handed-over connection', async (t) => {
   const stub = await startStub(t, ['--workers', '2', '--acceptors', '1']);
   // User 1 lives in worker 1; worker 0 accepts, so the connection moves with the shake queued behind the login.
   const c = await TestClient.open(stub.url);
