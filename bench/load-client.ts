@@ -247,7 +247,7 @@ function fire(t: number, slot: number, tooLate: boolean): void {
     const hi = Math.min(ranges[2 * r + 1], b);
     for (let u = firstInSlot(lo, inLap, period); u < hi; u += period) {
       const ws = sockets[u - a];
-      if (tooLate || ws === null || ws.readyState !== 1) {
+      if (tooLate || ws === null || ws.readyState !== WebSocket.OPEN) {
         missed[row]++;
         continue;
       }
