@@ -21,8 +21,8 @@ type Command = (argv: readonly string[], env: NodeJS.ProcessEnv, io: Io) => Prom
 // Each command is loaded when it runs: a stub or agent worker (of which a full-scale run starts
 // ~130) then never initialises Fastify, the controller or the demo (~10 MB less per process).
 const commands: Record<string, () => Promise<Command>> = {
-  stub: () => import('../server-stub/main.ts').then((m) => m.runStub),
-  agent: () => import('../client/main.ts').then((m) => m.runAgent),
+  stub: () => import('../stub/main.ts').then((m) => m.runStub),
+  agent: () => import('../agent/main.ts').then((m) => m.runAgent),
   controller: () => import('../controller/main.ts').then((m) => m.runController),
   chart: () => import('../controller/main.ts').then((m) => m.runChart),
   demo: () => import('../demo/main.ts').then((m) => m.runDemo),

@@ -26,7 +26,7 @@ export interface AgentRegistration {
   qpsChanges?: Array<{ at: number; qps: number }>;
 }
 
-/** Seconds an agent keeps for re-pushing (client/stats.ts history): an open run older than that is closed, not continued. */
+/** Seconds an agent keeps for re-pushing (agent/stats.ts history): an open run older than that is closed, not continued. */
 export const RESUME_WINDOW_SECONDS = 600;
 
 export interface AgentEntry extends AgentRegistration {

@@ -4,12 +4,12 @@ import test from 'ava';
 import { ConfigError } from '../common/errors.ts';
 import { parseOptions } from '../common/options.ts';
 import { countFiring, offsetMs } from '../common/schedule.ts';
-import { build } from '../client/control.ts';
-import { agentCommand, compactSourceIps, crossCheck, expandSourceIps, type AgentOptions } from '../client/options.ts';
-import { checkSourceIps, defaultWorkers, preflight, usersPerWorkerLimit, type HostFacts } from '../client/preflight.ts';
+import { build } from '../agent/control.ts';
+import { agentCommand, compactSourceIps, crossCheck, expandSourceIps, type AgentOptions } from '../agent/options.ts';
+import { checkSourceIps, defaultWorkers, preflight, usersPerWorkerLimit, type HostFacts } from '../agent/preflight.ts';
 import { isLocalAddress } from '../common/addresses.ts';
-import { Scheduler } from '../client/scheduler.ts';
-import { AgentStats, R, SecondRecs } from '../client/stats.ts';
+import { Scheduler } from '../agent/scheduler.ts';
+import { AgentStats, R, SecondRecs } from '../agent/stats.ts';
 
 const base = ['--server', 'ws://127.0.0.1:1025', '--users', '0:1000', '--total-users', '3000'];
 const parse = (extra: string[], env: NodeJS.ProcessEnv = {}) => {
@@ -249,7 +249,7 @@ test('stats: worker deltas merge into per-second entries with percentiles', (t) 
 });
 
 test('controller push: samples wait while the controller is away and go out in order, bounded', async (t) => {
-  const { ControllerPush, MAX_QUEUED_SAMPLES } = await import('../client/push.ts');
+  const { ControllerPush, MAX_QUEUED_SAMPLES } = await import('../agent/push.ts');
   const { createServer } = await import('node:http');
   const got: number[] = [];
   let up = false;
@@ -283,7 +283,7 @@ test('controller push: samples wait while the controller is away and go out in o
 });
 
 test('stats: changed seconds are taken once, and again only when they change', async (t) => {
-  const { AgentStats, N_REC } = await import('../client/stats.ts');
+  const { AgentStats, N_REC } = await import('../agent/stats.ts');
   const stats = new AgentStats();
   const c = new Array(N_REC).fill(0);
   c[0] = 5;

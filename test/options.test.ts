@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../common/errors.ts';
 import { envOf, helpText, parseOptions, type CommandSpec } from '../common/options.ts';
-import { agentCommand, type AgentOptions } from '../client/options.ts';
+import { agentCommand, type AgentOptions } from '../agent/options.ts';
 import { chartCommand, controllerCommand, type ControllerOptions } from '../controller/options.ts';
 import { demoCommand, type DemoOptions } from '../demo/options.ts';
-import { stubCommand, type StubOptions } from '../server-stub/options.ts';
+import { stubCommand, type StubOptions } from '../stub/options.ts';
 
 const cmd: CommandSpec = {
   name: 'demo-cmd',

@@ -1,14 +1,14 @@
 import test from 'ava';
 import { share, cumulativeQuota } from '../common/split.ts';
-import { amountOf, setOf } from '../server-stub/envelopes.ts';
-import { capOf, ownerOfSet, ownerOfUser, setsOf } from '../server-stub/sets.ts';
-import { SentLedger, pickUsers } from '../server-stub/ledger.ts';
-import { RatePacer } from '../server-stub/pacer.ts';
-import { U32Queue } from '../server-stub/queue.ts';
-import { SecondStore } from '../server-stub/store.ts';
-import { F, N_FIELDS } from '../server-stub/fields.ts';
-import { StubCore } from '../server-stub/core.ts';
-import type { ToWorker, WorkerLedger } from '../server-stub/ipc.ts';
+import { amountOf, setOf } from '../stub/envelopes.ts';
+import { capOf, ownerOfSet, ownerOfUser, setsOf } from '../stub/sets.ts';
+import { SentLedger, pickUsers } from '../stub/ledger.ts';
+import { RatePacer } from '../stub/pacer.ts';
+import { U32Queue } from '../stub/queue.ts';
+import { SecondStore } from '../stub/store.ts';
+import { F, N_FIELDS } from '../stub/fields.ts';
+import { StubCore } from '../stub/core.ts';
+import type { ToWorker, WorkerLedger } from '../stub/ipc.ts';
 
 function seeded(seed: number): () => number {
   return () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);

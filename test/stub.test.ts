@@ -5,7 +5,7 @@ import test from 'ava';
 import WebSocket from 'ws';
 import { WireError } from '../common/errors.ts';
 import { Cmd, ShakeResult, encodeLogin, encodeShake, frame } from '../common/wire.ts';
-import { amountOf } from '../server-stub/envelopes.ts';
+import { amountOf } from '../stub/envelopes.ts';
 import { CliProcess } from '../common/child.ts';
 import { CLI, runCli, sleep, startStub, waitFor } from './helpers/process.ts';
 import { TestClient } from './helpers/wsclient.ts';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConnectWindow } from '../client/window.ts';
+import { ConnectWindow } from '../agent/window.ts';
 
 test('window: slow start doubles per round of quick logins, then grows by one per round', (t) => {
   const w = new ConnectWindow({ max: 512, targetMs: 500, initial: 4 });

@@ -1,4 +1,4 @@
-// One stub worker: owns some SETs (server-stub/sets.ts) — their envelope queues and the
+// One stub worker: owns some SETs (stub/sets.ts) — their envelope queues and the
 // connections of their users — and keeps per-second counters that it hands to the primary once
 // each second is over. An acceptor worker also takes new connections off the shared port: when a
 // login names a user of a SET owned elsewhere, the connection is released (its socket handle goes
