@@ -21,10 +21,10 @@ test.serial(`reconnects after a stub restart with backoff, no catch-up burst, ou
   const Q = 250;
   const a = await startAgent(t, ['--server', `${transport}://127.0.0.1:${port}`, '--total-users', '500', '--users', '0:500', '--workers', '2', '--source-ip', '127.0.0.2-3', '--qps', String(Q), '--spread-ms', '500']);
   await a.proc.event('connected', 20000);
-  await sleep(1500);
+  await waitFor('a complete loaded second', async () => (await getJson<{ seconds: Sec[] }>(`${a.url}/stats`)).seconds.some((s) => s.sent === Q));
   const killedAt = Math.floor(Date.now() / 1000);
   await first.proc.kill('SIGKILL');
-  await sleep(2000);
+  await sleep(2000); // the outage: two seconds without a server
   const second = await startStub(t, 1, ...stubArgs());
   const restartedAt = Math.floor(Date.now() / 1000);
   await waitFor('all 500 users back on the new stub', async () => (await stubStats(second.httpPort)).connections === 500, 20_000);
@@ -54,7 +54,7 @@ test.serial('a worker that dies is restarted, its users log in again, and its du
   const a = await startAgent(t, ['--server', `ws://127.0.0.1:${stub.port}`, '--total-users', '600', '--users', '0:600', '--workers', '2', '--source-ip', '127.0.0.6', '--qps', String(Q)]);
   const listening = await a.proc.event('listening');
   await a.proc.event('connected', 20000);
-  await sleep(1200);
+  await waitFor('a complete loaded second', async () => (await getJson<{ seconds: Sec[] }>(`${a.url}/stats`)).seconds.some((s) => s.sent === Q));
   const victim = (listening.workers as number[])[0];
   const killedAt = Math.floor(Date.now() / 1000);
   process.kill(victim, 'SIGKILL');

@@ -2,6 +2,7 @@
 // cut at every byte boundary, masking rules, ping/pong, the closing handshake, 1009 and 1002 closes,
 // and the opening handshakes (400 on a bad request, a client refusing a bad 101).
 import test from 'ava';
+import { waitFor } from '../common/wait.ts';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -403,7 +404,7 @@ test('wslite: the lite client talks to a ws server (echo, ping, server close, lo
   conn.sendText('text ✓');
   t.false((await rec.wait('message', (e) => !e.isBinary)).isBinary);
   serverSide!.ping(Buffer.from('hi'));
-  await new Promise((r) => setTimeout(r, 100));
+  await waitFor('the pong', () => pongs.length > 0, 5000, 5);
   t.deepEqual(pongs, ['hi']);
   serverSide!.close(1001, 'going away');
   const closed = await rec.wait('close');
