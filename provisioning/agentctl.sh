@@ -13,7 +13,7 @@ NAME=hongbao-agent.service
 
 usage() {
   cat <<'USAGE'
-usage: agentctl.sh [--root DIR] [--control URL] [--dry-run] start|stop|status|logs [-n N]|verify|mode
+usage: agentctl.sh [--root DIR] [--control URL] [--dry-run] start|stop|status|logs [-n N]|verify|reload|mode
 
   start       start the agent (systemctl enable --now, or the unit's ExecStart in a session)
   stop        stop it (systemctl stop, or SIGTERM to its session, SIGKILL after TimeoutStopSec)
@@ -21,6 +21,7 @@ usage: agentctl.sh [--root DIR] [--control URL] [--dry-run] start|stop|status|lo
               when it is not running or the endpoint does not answer
   logs        its last N log lines [50] (journalctl, or the log file)
   verify      systemd-analyze verify of the unit (skipped, saying so, where it is not installed)
+  reload      systemctl daemon-reload (systemd mode; nothing in direct mode)
   mode        print "systemd" or "direct": how this host runs the agent
 
   --root DIR     the host's files live under DIR (the test bed: namespaces share one filesystem);
@@ -48,11 +49,11 @@ while (($#)); do
     -n) [[ $# -ge 2 && $2 =~ ^[0-9]{1,6}$ ]] || usage_error "-n needs a number of lines"; LINES=$2; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h | --help) usage; exit 0 ;;
-    start | stop | status | logs | verify | mode) [[ -z ${ACTION} ]] || usage_error "one action only"; ACTION=$1; shift ;;
+    start | stop | status | logs | verify | reload | mode) [[ -z ${ACTION} ]] || usage_error "one action only"; ACTION=$1; shift ;;
     *) usage_error "unknown argument '$1'" ;;
   esac
 done
-[[ -n ${ACTION} ]] || usage_error "no action (start, stop, status, logs, verify, mode)"
+[[ -n ${ACTION} ]] || usage_error "no action (start, stop, status, logs, verify, reload, mode)"
 
 UNIT=${ROOT}/etc/systemd/system/${NAME}
 PID_FILE=${ROOT}/run/hongbao-agent.pid
@@ -187,13 +188,23 @@ probe() {
 case ${ACTION}:${MODE} in
   mode:*) echo "${MODE}" ;;
   verify:*) verify ;;
+  reload:systemd) run systemctl daemon-reload ;;
+  reload:direct) echo "no systemd: nothing to reload" ;;
   start:systemd)
     need_unit
+    if systemctl is-active --quiet "${NAME}"; then
+      echo "already running: pid $(systemctl show -p MainPID --value "${NAME}")"
+      exit 0
+    fi
     run systemctl enable --now "${NAME}"
     ((DRY_RUN)) || { systemctl is-active "${NAME}" >/dev/null && echo "started: pid $(systemctl show -p MainPID --value "${NAME}")"; }
     ;;
   start:direct) start_direct ;;
   stop:systemd)
+    if ! systemctl is-active --quiet "${NAME}"; then
+      echo "not running"
+      exit 0
+    fi
     run systemctl stop "${NAME}"
     ((DRY_RUN)) || echo "stopped ($(systemctl is-active "${NAME}" || true))"
     ;;

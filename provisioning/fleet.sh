@@ -201,9 +201,7 @@ act_deploy() {
   tx_sh "${i}" "set -e; test -x $(q "${G[node]}") || { echo 'node not found at ${G[node]} (install Node >= 20 or set node= in the inventory)'; exit 1; }; ${user_cmd}; mkdir -p $(q "${INSTALL_DIR}" "${ENV_PATH%/*}" "${UNIT_PATH%/*}")"
   tx_put "${i}" "${DIST}" "${INSTALL_DIR}/hongbao.cjs" 0644 "${HERE}/agentctl.sh" "${INSTALL_DIR}/agentctl.sh" 0755 \
     "${dir}/agent.env" "${ENV_PATH}" 0600 "${dir}/${UNIT_NAME}" "${UNIT_PATH}" 0644
-  if [[ -z ${FSROOT} && " ${TX_CHANGED[*]} " == *" ${UNIT_PATH} "* ]]; then
-    tx_sh "${i}" "if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi"
-  fi
+  [[ " ${TX_CHANGED[*]} " != *" ${UNIT_PATH} "* ]] || tx_agentctl "${i}" reload
   tx_agentctl "${i}" verify
   echo "deployed $(sha256sum "${DIST}" | cut -c1-12) to ${INSTALL_DIR}"
 }
@@ -273,7 +271,11 @@ ansible_inventory() {
   jkv hb_dist "${dist}"
   jkv hb_controller "${G[controller]}"
   printf '{\n  "hongbao_agents": {"hosts": %s, "vars": {%s}},\n' "${list}" "${JSON_OUT%, }"
-  [[ -z ${G[controller-ssh]} ]] || printf '  "hongbao_controller": {"hosts": ["controller"]},\n'
+  if [[ -n ${G[controller-ssh]} ]]; then
+    printf '  "hongbao_controller": {"hosts": ["controller"]},\n'
+  else
+    printf '  "hongbao_controller": {"hosts": []},\n'
+  fi
   printf '  "_meta": {"hostvars": {\n'
   for i in "${SEL[@]}"; do
     tx_paths "${i}"

@@ -177,7 +177,7 @@ test('provisioning: fleet.sh --dry-run over ssh prints the exact commands per VM
   t.true(deploy.stdout.includes('useradd --system --no-create-home --shell /usr/sbin/nologin hongbao'));
   t.regex(deploy.stdout, /\+ scp -q .* root@10\.10\.0\.11:\/opt\/hongbao\/\.incoming\/   # links to: \/\S+\/dist\/hongbao\.cjs \S+\/agentctl\.sh \S+\/agent\.env \S+\/hongbao-agent\.service\n/);
   t.true(deploy.stdout.includes(`chmod 0600 /opt/hongbao/.incoming/2-agent.env && mv -f /opt/hongbao/.incoming/2-agent.env /etc/hongbao/agent.env && `));
-  t.true(deploy.stdout.includes(`+ ${ssh} root@10.10.0.11 'if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi'\n`));
+  t.true(deploy.stdout.includes(`+ ${ssh} root@10.10.0.11 'bash /opt/hongbao/agentctl.sh reload'\n`));
   t.true(deploy.stdout.includes(`+ ${ssh} root@10.10.0.11 'bash /opt/hongbao/agentctl.sh verify'\n`));
   t.false(deploy.stdout.includes('sekret'), 'the token never appears in the output');
 
