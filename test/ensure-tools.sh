@@ -11,6 +11,11 @@ command -v ip >/dev/null 2>&1 || [[ -x /usr/sbin/ip ]] || want+=(iproute2)
 command -v curl >/dev/null 2>&1 || want+=(curl)
 [[ -x /usr/bin/chromium ]] || want+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || want+=(shellcheck)
+# provisioning over ssh: an sshd per namespace, the ssh client, systemd-analyze and Ansible.
+[[ -x /usr/sbin/sshd ]] || want+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || want+=(openssh-client)
+command -v systemd-analyze >/dev/null 2>&1 || want+=(systemd)
+command -v ansible-playbook >/dev/null 2>&1 || want+=(ansible-core)
 
 if ((${#want[@]} == 0)); then
   exit 0
