@@ -318,6 +318,14 @@ test('provisioning: netns.sh and fleet-local.sh --dry-run print their plan and c
   t.is(local.code, 0, local.stderr);
   t.regex(local.stdout, /\/fleet\.sh --transport netns --run-id dry2 --inventory \/tmp\/hongbao-netns\/dry2\/inventory --dist \S+\/dist\/hongbao\.cjs qps 300\n/);
   t.regex(local.stdout, /\+ node \S+\/dist\/hongbao\.cjs controller --host BRIDGE_IP --port 0 --stub http:\/\/BRIDGE_IP:STUB_HTTP_PORT /);
+  const sshd = await sh([join(P, 'netns.sh'), 'up', '--dry-run', '--run-id', 'dry3', '--count', '2', '--ips', '1', '--sshd']);
+  t.is(sshd.code, 0, sshd.stderr);
+  t.true(sshd.stdout.includes("+ ssh-keygen -q -t ed25519 -N '' -C 'hongbao test bed dry3 client' -f /tmp/hongbao-netns/dry3/ssh/id_ed25519\n"));
+  t.regex(sshd.stdout, /\+ ip netns exec hb-dry3-vm2 \/usr\/sbin\/sshd -f \/tmp\/hongbao-netns\/dry3\/ssh\/sshd-vm2\.conf -E \/tmp\/hongbao-netns\/dry3\/ssh\/sshd-vm2\.log\n/);
+  t.false(existsSync('/tmp/hongbao-netns/dry3'));
+  const overSsh = await sh([join(P, 'fleet-local.sh'), '--dry-run', '--ssh', '--run-id', 'dry4']);
+  t.regex(overSsh.stdout, /\/netns\.sh up --run-id dry4 --count 3 --ips 2 --sshd --inventory /);
+  t.regex(overSsh.stdout, /\/fleet\.sh --inventory \/tmp\/hongbao-netns\/dry4\/inventory --dist \S+ start\n/, 'the default (ssh) transport');
   const bad = await sh([join(P, 'netns.sh'), 'up', '--run-id', 'Bad_Id', '--count', '2']);
   t.is(bad.code, 2);
   t.is(bad.stderr.trim(), "netns.sh: --run-id must be 1-6 of a-z, 0-9, got 'Bad_Id' (see netns.sh --help)");
