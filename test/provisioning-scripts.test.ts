@@ -44,7 +44,7 @@ echo "fake ${name} ok"
 test('provisioning: every script is shellcheck-clean', async (t) => {
   const has = spawnSync('shellcheck', ['--version']);
   if (has.error) return t.fail('shellcheck is not installed (test/ensure-tools.sh installs it: apt-get install -y shellcheck)');
-  const files = [...SCRIPTS, ...readdirSync(join(P, 'lib')).map((f) => `lib/${f}`), 'ansible/inventory.sh'];
+  const files = [...SCRIPTS, ...readdirSync(join(P, 'lib')).map((f) => `lib/${f}`), 'ansible/inventory.sh', 'ansible/pack-host-tune.sh'];
   t.true(files.length >= 10, files.join(' '));
   const r = spawnSync('shellcheck', ['--severity=style', ...files], { cwd: P, encoding: 'utf8' });
   t.is(r.status, 0, r.stdout + r.stderr);
@@ -473,4 +473,25 @@ test('provisioning: fleet.sh ansible-inventory gives the playbooks the values fl
   t.true(bad.stderr.includes(`inv2:2: unknown setting 'fsroot'`), bad.stderr);
   t.true(bad.stderr.includes(`inv2:3: field 'ssh-config': ${dir}/nope is not readable`), bad.stderr);
   t.true(bad.stderr.includes(`inv2:4: field 'fsroot': 'rel/dir' is not an absolute directory path`), bad.stderr);
+});
+
+const hasAnsible = spawnSync('ansible-playbook', ['--version']).status === 0;
+(hasAnsible ? test : test.skip)(`provisioning: every playbook passes ansible-playbook --syntax-check, with the example inventory through inventory.sh${hasAnsible ? '' : ' (skipped: ansible-playbook not installed: apt-get install ansible-core)'}`, async (t) => {
+  const cwd = join(P, 'ansible');
+  const env = { HONGBAO_INVENTORY: EXAMPLE, ANSIBLE_NOCOLOR: '1' };
+  const graph = await runProcess('ansible-inventory', ['--graph'], { cwd, env, timeoutMs: 60000 });
+  t.is(graph.code, 0, graph.stderr);
+  t.regex(graph.stdout, /@hongbao_agents:\n( *\| *\|--vm\d\d\n){17}/);
+  t.regex(graph.stdout, /@hongbao_controller:\n *\| *\|--controller\n/);
+  // site.yml imports tune.yml, deploy.yml and start.yml.
+  for (const book of ['site.yml', 'stop.yml', 'qps.yml']) {
+    const r = await runProcess('ansible-playbook', ['--syntax-check', book], { cwd, env, timeoutMs: 60000 });
+    t.is(r.code, 0, `${book}: ${r.stdout}${r.stderr}`);
+  }
+  // An inventory error stops Ansible with fleet.sh's message (exit 2 of the inventory script).
+  const bad = await runProcess('ansible-playbook', ['--syntax-check', 'site.yml'], { cwd, env: { ...env, HONGBAO_INVENTORY: join(P, 'no-such-inventory') }, timeoutMs: 60000 });
+  t.not(bad.code, 0);
+  // (Ansible wraps its warnings at 80 columns.)
+  t.true((bad.stdout + bad.stderr).replace(/\n/g, '').includes('fleet.sh: inventory /'), bad.stdout + bad.stderr);
+  t.true((bad.stdout + bad.stderr).replace(/\n/g, '').includes('no-such-inventory: not readable'), bad.stdout + bad.stderr);
 });
