@@ -13,7 +13,8 @@ usage() {
   cat <<'USAGE'
 usage: esxi-clone.sh --template VM --count N --first-ip IP --netmask MASK --gateway IP [options]
 
-  --template VM         the powered-off template VM (Debian with Node >= 20, sshd, VMware tools)
+  --template VM         the powered-off template VM (Debian with Node >= 20, curl, python3 for
+                        Ansible, sshd with root's key, VMware tools)
   --count N             VMs to clone [17]
   --prefix NAME         VM names NAME01, NAME02, ... [hb-vm]
   --first-ip IP         address of the first VM; the next ones count up

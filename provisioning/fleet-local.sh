@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole fleet on this machine (npm run fleet:local): N network namespaces as VMs, a stub and a
 # controller (also the agents' SNTP source) on the bridge, fleet.sh tune/deploy/start over the
-# netns transport, a QPS change through the controller applied by every agent in the same second,
-# then teardown (always, also on failure or Ctrl-C).
+# netns transport (or, with --ssh, over ssh to an sshd in each namespace), a QPS change through the
+# controller applied by every agent in the same second, then teardown (always, also on failure or
+# Ctrl-C).
 set -euo pipefail
 HB_PROG=fleet-local.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -12,8 +13,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 usage() {
   cat <<'USAGE'
 usage: fleet-local.sh [--count N] [--ips K] [--users-per-vm U] [--qps Q] [--qps-to Q2]
-                      [--hold SECONDS] [--run-id ID] [--no-controller] [--dist FILE] [--keep]
-                      [--dry-run]
+                      [--hold SECONDS] [--run-id ID] [--no-controller] [--ssh] [--dist FILE]
+                      [--keep] [--dry-run]
 
   --count N         namespaces ("VMs") [3]
   --ips K           source IPs per namespace [2]
@@ -24,6 +25,8 @@ usage: fleet-local.sh [--count N] [--ips K] [--users-per-vm U] [--qps Q] [--qps-
   --run-id ID       names of this run (1-6 of a-z, 0-9) [random]
   --no-controller   no controller: fleet.sh sends {qps, at} to the agents itself (also the
                     fallback when this build has no working `hongbao controller`)
+  --ssh             reach the namespaces as real VMs: an sshd in each (netns.sh up --sshd) and
+                    fleet.sh's default ssh transport (needs openssh-server)
   --dist FILE       the bundle to run (stub, controller) and deploy (agents) [dist/hongbao.cjs]
   --keep            leave everything up (tear down later: netns.sh down --run-id ID, kill the stub)
   --dry-run         print the plan, change nothing
@@ -32,7 +35,7 @@ namespaces are not permitted here.
 USAGE
 }
 
-COUNT=3 IPS=2 USERS=200 QPS=100 QPS_TO=300 HOLD=3 KEEP=0 CONTROLLER=1
+COUNT=3 IPS=2 USERS=200 QPS=100 QPS_TO=300 HOLD=3 KEEP=0 CONTROLLER=1 SSH=0
 RUN=l$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-5)
 CLI=$(cd "${HERE}/.." && pwd)/dist/hongbao.cjs
 while (($#)); do
@@ -46,6 +49,7 @@ while (($#)); do
     --run-id) need_arg "$@"; RUN=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --no-controller) CONTROLLER=0; shift ;;
+    --ssh) SSH=1; shift ;;
     --dist) need_arg "$@"; CLI=$2; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -62,14 +66,18 @@ int_in "${HOLD}" 0 3600 || usage_error "--hold must be an integer from 0 to 3600
 STATE=/tmp/hongbao-netns/${RUN}
 INV=${STATE}/inventory
 FLEET=("${HERE}/fleet.sh" --transport netns --run-id "${RUN}" --inventory "${INV}" --dist "${CLI}")
+declare -a UP=("${HERE}/netns.sh" up --run-id "${RUN}" --count "${COUNT}" --ips "${IPS}")
+if ((SSH)); then
+  FLEET=("${HERE}/fleet.sh" --inventory "${INV}" --dist "${CLI}")
+  UP+=(--sshd)
+fi
 
 if ((DRY_RUN)); then
   cat <<PLAN
-+ $(q "${HERE}/netns.sh" up --run-id "${RUN}" --count "${COUNT}" --ips "${IPS}")
-+ export HONGBAO_TOKEN=(a fresh one: stub, controller and agents listen on the bridge)
-+ $(q node "${CLI}" stub --host BRIDGE_IP --port 0 --http-port 0 --iface "hb${RUN}br")
++ $(q "${UP[@]}")
++ $(q node "${CLI}" stub --host BRIDGE_IP --port 0 --http-port 0 --iface "hb${RUN}br")   # HONGBAO_TOKEN: a fresh one, for the stub, the controller and the agents
 + $(q node "${CLI}" controller --host BRIDGE_IP --port 0 --stub http://BRIDGE_IP:STUB_HTTP_PORT --results "${STATE}/results" --ntp-serve 0)
-+ $(q "${HERE}/netns.sh" up --run-id "${RUN}" --count "${COUNT}" --ips "${IPS}" --inventory "${INV}" --server-port STUB_PORT --users-per-vm "${USERS}" --qps "${QPS}" --controller http://BRIDGE_IP:CONTROLLER_PORT --ntp BRIDGE_IP:SNTP_PORT)
++ $(q "${UP[@]}" --inventory "${INV}" --server-port STUB_PORT --users-per-vm "${USERS}" --qps "${QPS}" --controller http://BRIDGE_IP:CONTROLLER_PORT --ntp BRIDGE_IP:SNTP_PORT)
 + $(q "${FLEET[@]}" tune)
 + $(q "${FLEET[@]}" deploy)
 + $(q "${FLEET[@]}" start)
@@ -111,16 +119,16 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-echo "== netns.sh up: run ${RUN}, ${COUNT} namespaces x ${IPS} source IPs"
-layout=$("${HERE}/netns.sh" up --run-id "${RUN}" --count "${COUNT}" --ips "${IPS}" 2>/dev/null)
+echo "== netns.sh up: run ${RUN}, ${COUNT} namespaces x ${IPS} source IPs$( ((SSH)) && echo ', an sshd in each')"
+layout=$("${UP[@]}" 2>/dev/null)
 BRIDGE_IP=$(sed -n 's/^bridge_ip=//p' <<<"${layout}")
 echo "${layout}"
 
-echo "== stub on ${BRIDGE_IP}"
-mkdir -p "${STATE}"
-# Stub, controller and agents listen beyond loopback (on the bridge): one fresh token for all.
+# One token for the stub, the controller and the agents: none of them listens on loopback here.
 HONGBAO_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export HONGBAO_TOKEN
+echo "== stub on ${BRIDGE_IP}"
+mkdir -p "${STATE}"
 node "${CLI}" stub --host "${BRIDGE_IP}" --port 0 --http-port 0 --iface "hb${RUN}br" >"${STATE}/stub.out" 2>"${STATE}/stub.err" &
 STUB_PID=$!
 for ((n = 0; n < 100; n++)); do
@@ -163,7 +171,7 @@ if ((CONTROLLER)); then
   echo "controller pid ${CONTROLLER_PID}: ${CTL_URL}, SNTP on ${BRIDGE_IP}:${NTP_PORT:-none}, results in ${STATE}/results"
 fi
 
-"${HERE}/netns.sh" up --run-id "${RUN}" --count "${COUNT}" --ips "${IPS}" --inventory "${INV}" \
+"${UP[@]}" --inventory "${INV}" \
   --server-port "${STUB_PORT}" --users-per-vm "${USERS}" --qps "${QPS}" "${CTL_ARGS[@]}" >/dev/null 2>&1
 for step in tune deploy start; do
   echo "== fleet.sh ${step}"

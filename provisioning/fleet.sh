@@ -22,14 +22,18 @@ commands:
   unit NAME             print the systemd unit rendered for VM NAME
   tune                  copy host-tune.sh to every VM and run it (sysctls, limits, source-IP
                         aliases, chrony client of chrony-server; controller-ssh: chrony server)
-  deploy                copy dist/hongbao.cjs, the unit and agent.env (HONGBAO_TOKEN) to every VM
-  start | stop | restart    the agents (systemd unit; netns: the unit's ExecStart, with a pidfile)
+  deploy                copy dist/hongbao.cjs, agentctl.sh, the unit and agent.env (HONGBAO_TOKEN)
+                        to every VM; systemd-analyze verify the unit there
+  start | stop | restart    the agents: the systemd unit; where systemd is not PID 1 (or the VM
+                        has an fsroot), agentctl.sh runs the unit's ExecStart as its User= with
+                        its LimitNOFILE, PID and log under the VM's /run and /var/log
   status                agent state and its control endpoint's connections/qps
   logs [-n LINES]       the agents' last log lines [50]
   qps Q [--at EPOCH|+S] [--via auto|agents|controller]
                         retarget the fleet to Q shakes/s from second --at (default now + 2 s):
                         via the controller's POST /qps when the inventory names one (auto), else
                         POST /qps {qps, at} to every agent's control endpoint, all with the same at
+  ansible-inventory     the inventory as an Ansible JSON inventory (provisioning/ansible/inventory.sh)
 
 options:
   -i, --inventory FILE  inventory [$HONGBAO_INVENTORY or provisioning/inventory]
@@ -38,7 +42,8 @@ options:
   --dist FILE           the agent bundle to deploy [dist/hongbao.cjs]
   --only NAME[,NAME]    act on these VMs only
   --parallel N          VMs at a time [32]
-  --ssh-option OPT      extra ssh -o option (repeatable), e.g. --ssh-option StrictHostKeyChecking=accept-new
+  --ssh-option OPT      extra ssh -o option (repeatable), e.g. --ssh-option StrictHostKeyChecking=accept-new;
+                        an ssh_config file for all VMs: ssh-config=FILE in the inventory (ssh -F)
   --dry-run             print, per VM, the exact commands it would run; run nothing
   -v, --verbose         print every VM's full output after the table
   -h, --help            this text
@@ -65,8 +70,8 @@ while (($#)); do
     *) if [[ -z ${CMD} ]]; then CMD=$1; else CMD_ARGS+=("$1"); fi; shift ;;
   esac
 done
-[[ -n ${CMD} ]] || usage_error "no command (check, unit, tune, deploy, start, stop, restart, status, logs, qps)"
-case ${CMD} in check | unit | tune | deploy | start | stop | restart | status | logs | qps) ;; *) usage_error "unknown command '${CMD}'" ;; esac
+[[ -n ${CMD} ]] || usage_error "no command (check, unit, tune, deploy, start, stop, restart, status, logs, qps, ansible-inventory)"
+case ${CMD} in check | unit | tune | deploy | start | stop | restart | status | logs | qps | ansible-inventory) ;; *) usage_error "unknown command '${CMD}'" ;; esac
 [[ ${TRANSPORT} == ssh || ${TRANSPORT} == netns ]] || usage_error "--transport must be ssh or netns, got '${TRANSPORT}'"
 int_in "${PARALLEL}" 1 1024 || usage_error "--parallel must be an integer from 1 to 1024, got '${PARALLEL}'"
 if [[ ${TRANSPORT} == netns ]]; then
@@ -74,6 +79,7 @@ if [[ ${TRANSPORT} == netns ]]; then
 fi
 
 inventory_load "${INVENTORY}"
+[[ -z ${G[ssh-config]} ]] || SSH_OPTS=(-F "${G[ssh-config]}" "${SSH_OPTS[@]}")
 if [[ ${TRANSPORT} == netns ]]; then
   # In a namespace the agent runs from the run's directory with this machine's node, as root.
   G[node]=$(command -v node || echo /usr/bin/node)
@@ -101,53 +107,79 @@ exec_start() {
   q "${argv[@]}"
 }
 
-render_unit() {
-  local i=$1 line
+# unit_vars I : the template variables of files/hongbao-agent.service.j2 for VM I, one KEY=VALUE a line.
+unit_vars() {
+  local i=$1 save es
   tx_paths "${i}"
-  local save=${G[install-dir]}
+  save=${G[install-dir]}
   G[install-dir]=${INSTALL_DIR}
-  local es
   es=$(exec_start "${i}")
   G[install-dir]=${save}
-  while IFS= read -r line; do
-    line=${line//@NAME@/${VM_NAME[i]}}
-    line=${line//@INVENTORY@/${INV_FILE##*/}}
-    line=${line//@LINE@/${VM_LINE[i]}}
-    line=${line//@USERS@/${VM_USERS[i]}}
-    line=${line//@USER@/${G[user]}}
-    line=${line//@ENV_FILE@/${ENV_PATH}}
-    line=${line//@NOFILE@/${G[nofile]}}
-    line=${line//@EXEC_START@/${es}}
-    printf '%s\n' "${line}"
-  done <"${HERE}/hongbao-agent.service.in"
+  printf '%s\n' "hb_name=${VM_NAME[i]}" "hb_inventory=${INV_FILE##*/}" "hb_line=${VM_LINE[i]}" "hb_users=${VM_USERS[i]}" \
+    "hb_user=${G[user]}" "hb_env_path=${ENV_PATH}" "hb_nofile=${G[nofile]}" "hb_exec_start=${es}"
+}
+
+render_unit() {
+  local -a vars
+  mapfile -t vars < <(unit_vars "$1")
+  render_template "${HERE}/files/hongbao-agent.service.j2" "${vars[@]}"
+}
+
+# tune_args I : host-tune.sh's arguments for VM I, one a line (fleet.sh tune and the playbook's tune.yml).
+tune_args() {
+  local i=$1
+  tx_paths "${i}"
+  printf '%s\n' --source-ips "${VM_SRC[i]}" --iface "${VM_IFACE[i]}" --prefix "${VM_PREFIX[i]}" --user "${G[user]}" --nofile "${G[nofile]}"
+  [[ -z ${G[chrony-server]} ]] || printf '%s\n' --chrony-server "${G[chrony-server]}"
+  # A VM with an fsroot shares this kernel and filesystem with others: files under it, only
+  # per-namespace settings live.
+  [[ -z ${FSROOT} ]] || printf '%s\n' --root "${FSROOT}" --netns
+}
+
+# TUNE_FILES : what host-tune.sh needs next to it on the VM.
+TUNE_FILES=(host-tune.sh lib/common.sh)
+for f in "${HERE}"/files/*.j2; do TUNE_FILES+=("files/${f##*/}"); done
+
+# put_tune_files I DIR : copies host-tune.sh, its library and the templates to DIR on VM I.
+put_tune_files() {
+  local i=$1 dir=$2 f mode
+  local -a put=()
+  for f in "${TUNE_FILES[@]}"; do
+    mode=0644
+    [[ ${f} != host-tune.sh ]] || mode=0755
+    put+=("${HERE}/${f}" "${dir}/${f}" "${mode}")
+  done
+  tx_sh "${i}" "mkdir -p $(q "${dir}/lib" "${dir}/files")"
+  tx_put "${i}" "${put[@]}"
 }
 
 # ---- per-VM actions (run in a subshell each; stdout+stderr go to the VM's output file) ------------
 act_tune() {
   local i=$1
+  local -a args
   tx_check "${i}"
   tx_paths "${i}"
-  tx_sh "${i}" "mkdir -p $(q "${INSTALL_DIR}/lib")"
-  tx_put "${i}" "${HERE}/host-tune.sh" "${INSTALL_DIR}/host-tune.sh" 0755
-  tx_put "${i}" "${HERE}/lib/common.sh" "${INSTALL_DIR}/lib/common.sh" 0644
-  local -a args=(--source-ips "${VM_SRC[i]}" --iface "${VM_IFACE[i]}" --prefix "${VM_PREFIX[i]}" --user "${G[user]}" --nofile "${G[nofile]}")
-  [[ -z ${G[chrony-server]} ]] || args+=(--chrony-server "${G[chrony-server]}")
-  [[ ${TRANSPORT} != netns ]] || args+=(--netns)
+  put_tune_files "${i}" "${INSTALL_DIR}"
+  mapfile -t args < <(tune_args "${i}")
   tx_sh "${i}" "$(q bash "${INSTALL_DIR}/host-tune.sh" "${args[@]}")"
 }
 
 # The controller host as chrony server. Run like a VM (slot 0's target swapped for controller-ssh).
 act_tune_controller() {
+  VM_TARGET[0]=${G[controller-ssh]}
+  VM_FSROOT[0]=''
+  put_tune_files 0 "${G[install-dir]}"
+  tx_sh 0 "$(q bash "${G[install-dir]}/host-tune.sh" --chrony-serve "$(chrony_allow)")"
+}
+
+# chrony_allow : the CIDR the controller's chrony serves [the /16 of chrony-server].
+chrony_allow() {
   local allow=${G[chrony-allow]}
   if [[ -z ${allow} ]]; then
     is_ipv4 "${G[chrony-server]}" || die "controller-ssh needs chrony-allow=CIDR (chrony-server ${G[chrony-server]} is not an address)"
     allow=${G[chrony-server]%.*.*}.0.0/16
   fi
-  VM_TARGET[0]=${G[controller-ssh]}
-  tx_sh 0 "mkdir -p $(q "${G[install-dir]}/lib")"
-  tx_put 0 "${HERE}/host-tune.sh" "${G[install-dir]}/host-tune.sh" 0755
-  tx_put 0 "${HERE}/lib/common.sh" "${G[install-dir]}/lib/common.sh" 0644
-  tx_sh 0 "$(q bash "${G[install-dir]}/host-tune.sh" --chrony-serve "${allow}")"
+  echo "${allow}"
 }
 
 act_deploy() {
@@ -161,30 +193,33 @@ act_deploy() {
   local dir=${WORK}/${VM_NAME[i]}
   mkdir -p "${dir}"
   render_unit "${i}" >"${dir}/${UNIT_NAME}"
-  if [[ -n ${HONGBAO_TOKEN:-} ]]; then
-    (umask 077 && printf 'HONGBAO_TOKEN=%s\n' "${HONGBAO_TOKEN}" >"${dir}/agent.env")
-  else
-    (umask 077 && printf '# no HONGBAO_TOKEN: the control endpoint listens on loopback only\n' >"${dir}/agent.env")
-  fi
-  if [[ ${TRANSPORT} == ssh ]]; then
-    tx_sh "${i}" "set -e; test -x $(q "${G[node]}") || { echo 'node not found at ${G[node]} (install Node >= 20 or set node= in the inventory)'; exit 1; }; id -u $(q "${G[user]}") >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin $(q "${G[user]}"); mkdir -p $(q "${INSTALL_DIR}") $(q "${ENV_PATH%/*}")"
-  else
-    run mkdir -p "${INSTALL_DIR}"
-  fi
-  tx_put "${i}" "${DIST}" "${INSTALL_DIR}/hongbao.cjs" 0644
-  tx_put "${i}" "${dir}/agent.env" "${ENV_PATH}" 0600
-  tx_put "${i}" "${dir}/${UNIT_NAME}" "${UNIT_PATH}" 0644
-  if [[ ${TRANSPORT} == ssh ]] && ((TX_CHANGED)); then
-    tx_sh "${i}" "systemctl daemon-reload"
-  fi
+  (umask 077 && agent_env >"${dir}/agent.env")
+  # The agent's user: created on a VM; a VM with an fsroot shares this machine, so it must exist.
+  local user_cmd
+  user_cmd="id -u $(q "${G[user]}") >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin $(q "${G[user]}")"
+  [[ -z ${FSROOT} ]] || user_cmd="id -u $(q "${G[user]}") >/dev/null 2>&1 || { echo 'user ${G[user]} does not exist; a VM with an fsroot creates none: set user= to an existing one'; exit 1; }"
+  tx_sh "${i}" "set -e; test -x $(q "${G[node]}") || { echo 'node not found at ${G[node]} (install Node >= 20 or set node= in the inventory)'; exit 1; }; ${user_cmd}; mkdir -p $(q "${INSTALL_DIR}" "${ENV_PATH%/*}" "${UNIT_PATH%/*}")"
+  tx_put "${i}" "${DIST}" "${INSTALL_DIR}/hongbao.cjs" 0644 "${HERE}/agentctl.sh" "${INSTALL_DIR}/agentctl.sh" 0755 \
+    "${dir}/agent.env" "${ENV_PATH}" 0600 "${dir}/${UNIT_NAME}" "${UNIT_PATH}" 0644
+  [[ " ${TX_CHANGED[*]} " != *" ${UNIT_PATH} "* ]] || tx_agentctl "${i}" reload
+  tx_agentctl "${i}" verify
   echo "deployed $(sha256sum "${DIST}" | cut -c1-12) to ${INSTALL_DIR}"
 }
 
-act_start() { tx_check "$1"; tx_start "$1"; }
-act_stop() { tx_check "$1"; tx_stop "$1"; }
-act_restart() { tx_check "$1"; tx_stop "$1"; tx_start "$1"; }
-act_status() { tx_check "$1"; tx_status "$1"; }
-act_logs() { tx_check "$1"; tx_logs "$1" "${LOG_LINES}"; }
+# agent_env : the agent's EnvironmentFile (the Ansible playbook writes the same).
+agent_env() {
+  if [[ -n ${HONGBAO_TOKEN:-} ]]; then
+    printf 'HONGBAO_TOKEN=%s\n' "${HONGBAO_TOKEN}"
+  else
+    printf '# no HONGBAO_TOKEN: the control endpoint listens on loopback only\n'
+  fi
+}
+
+act_start() { tx_check "$1"; tx_agentctl "$1" start; }
+act_stop() { tx_check "$1"; tx_agentctl "$1" stop; }
+act_restart() { tx_check "$1"; tx_agentctl "$1" stop; tx_agentctl "$1" start; }
+act_status() { tx_check "$1"; tx_agentctl "$1" status --control "http://$(control_addr "$1"):${VM_CPORT[$1]}"; }
+act_logs() { tx_check "$1"; tx_agentctl "$1" logs -n "${LOG_LINES}"; }
 
 # POST /qps {qps, at} to the agent's control endpoint from the VM itself (at its control-host;
 # loopback for 0.0.0.0), with the token from its agent.env.
@@ -194,6 +229,82 @@ act_qps() {
   tx_paths "${i}"
   host=$(control_addr "${i}")
   tx_sh "${i}" "set -a; if [ -f $(q "${ENV_PATH}") ]; then . $(q "${ENV_PATH}"); fi; set +a; curl -fsS -m 5 -X POST -H 'content-type: application/json' \${HONGBAO_TOKEN:+-H \"authorization: Bearer \$HONGBAO_TOKEN\"} -d '{\"qps\":${QPS},\"at\":${QPS_AT}}' http://${host}:${VM_CPORT[i]}/qps; echo"
+}
+
+# ---- the Ansible inventory ----------------------------------------------------------------------
+# JSON_OUT accumulates "key": value pairs: jkv KEY STRING, jraw KEY JSON.
+JSON_OUT=''
+jkv() { local v; json_str v "$2"; JSON_OUT+="\"$1\": ${v}, "; }
+jraw() { JSON_OUT+="\"$1\": $2, "; }
+
+# jhost TARGET : ansible_host, ansible_user, ansible_port and the ssh config of an ssh target.
+jhost() {
+  local t=$1
+  if [[ ${t} == *:* ]]; then
+    jraw ansible_port "${t##*:}"
+    t=${t%:*}
+  fi
+  [[ ${t} != *@* ]] || jkv ansible_user "${t%%@*}"
+  jkv ansible_host "${t#*@}"
+  # With an ssh-config, that file decides connection sharing too (Ansible's own default ssh_args,
+  # -C and ControlPersist under ~/.ansible/cp, would keep connections the file does not know of).
+  if [[ -n ${G[ssh-config]} ]]; then
+    jkv ansible_ssh_common_args "-F ${G[ssh-config]}"
+    jkv ansible_ssh_args ''
+  fi
+}
+
+# ansible_inventory : the VMs (group hongbao_agents) and the controller-ssh host (group
+# hongbao_controller) with everything the playbooks need, computed here as fleet.sh computes it:
+# the unit's template variables, host-tune.sh's arguments, the paths under the VM's fsroot.
+ansible_inventory() {
+  local i kv list sep='' dist
+  local -a names=() tune vars
+  dist=$(cd "$(dirname "${DIST}")" && pwd)/${DIST##*/}
+  for i in "${SEL[@]}"; do
+    [[ ${VM_TARGET[i]} != - ]] || die "${VM_NAME[i]} (${INV_FILE}:${VM_LINE[i]}): field 'target' is '-': Ansible reaches VMs over ssh"
+    [[ ${VM_NAME[i]} != controller || -z ${G[controller-ssh]} ]] || die "${VM_NAME[i]}: the name 'controller' is the controller-ssh host's in the Ansible inventory"
+    names+=("${VM_NAME[i]}")
+  done
+  json_list list "${names[@]}"
+  JSON_OUT=''
+  jkv hb_dist "${dist}"
+  jkv hb_controller "${G[controller]}"
+  printf '{\n  "hongbao_agents": {"hosts": %s, "vars": {%s}},\n' "${list}" "${JSON_OUT%, }"
+  if [[ -n ${G[controller-ssh]} ]]; then
+    printf '  "hongbao_controller": {"hosts": ["controller"]},\n'
+  else
+    printf '  "hongbao_controller": {"hosts": []},\n'
+  fi
+  printf '  "_meta": {"hostvars": {\n'
+  for i in "${SEL[@]}"; do
+    tx_paths "${i}"
+    mapfile -t tune < <(tune_args "${i}")
+    mapfile -t vars < <(unit_vars "${i}")
+    JSON_OUT=''
+    jhost "${VM_TARGET[i]}"
+    for kv in "${vars[@]}"; do jkv "${kv%%=*}" "${kv#*=}"; done
+    jkv hb_fsroot "${FSROOT}"
+    jkv hb_install_dir "${INSTALL_DIR}"
+    jkv hb_unit_path "${UNIT_PATH}"
+    jkv hb_node "${G[node]}"
+    jkv hb_control_url "http://$(control_addr "${i}"):${VM_CPORT[i]}"
+    if [[ ${VM_CHOST[i]} != 127.* && ${VM_CHOST[i]} != localhost ]]; then jraw hb_needs_token true; else jraw hb_needs_token false; fi
+    json_list list "${tune[@]}"
+    jraw hb_tune_args "${list}"
+    printf '%s    "%s": {%s}' "${sep}" "${VM_NAME[i]}" "${JSON_OUT%, }"
+    sep=$',\n'
+  done
+  if [[ -n ${G[controller-ssh]} ]]; then
+    JSON_OUT=''
+    jhost "${G[controller-ssh]}"
+    jkv hb_fsroot ''
+    jkv hb_install_dir "${G[install-dir]}"
+    json_list list --chrony-serve "$(chrony_allow)"
+    jraw hb_tune_args "${list}"
+    printf '%s    "controller": {%s}' "${sep}" "${JSON_OUT%, }"
+  fi
+  printf '\n  }}\n}\n'
 }
 
 # ---- the parallel runner -------------------------------------------------------------------------
@@ -279,11 +390,7 @@ case ${CMD} in
   check)
     echo "inventory ${INV_FILE}: ${VM_COUNT} VMs, total-users ${G[total-users]}, server ${G[server]}, qps ${G[qps]}"
     for i in "${SEL[@]}"; do
-      tx_paths "${i}"
-      save=${G[install-dir]}
-      G[install-dir]=${INSTALL_DIR}
-      printf '%s (line %s, %s): %s\n' "${VM_NAME[i]}" "${VM_LINE[i]}" "$(target_of "${i}")" "$(exec_start "${i}")"
-      G[install-dir]=${save}
+      printf '%s (line %s, %s): %s\n' "${VM_NAME[i]}" "${VM_LINE[i]}" "$(target_of "${i}")" "$(unit_vars "${i}" | sed -n 's/^hb_exec_start=//p')"
     done
     exit 0
     ;;
@@ -291,6 +398,11 @@ case ${CMD} in
     ((${#CMD_ARGS[@]} == 1)) || usage_error "unit needs one VM name"
     idx=$(vm_index "${CMD_ARGS[0]}")
     render_unit "${idx}"
+    exit 0
+    ;;
+  ansible-inventory)
+    [[ ${TRANSPORT} == ssh ]] || usage_error "ansible-inventory describes the VMs as ssh reaches them: no --transport netns"
+    ansible_inventory
     exit 0
     ;;
   logs)
@@ -370,7 +482,7 @@ if [[ ${CMD} == tune && -n ${G[controller-ssh]} ]]; then
       trap 'echo $? >"${WORK}/controller.rc"' EXIT
       act_tune_controller
     ) >"${WORK}/controller.out" 2>&1 &
-    wait $! || true
+    wait "$!" || true
     if ((DRY_RUN)); then
       echo "== controller (${G[controller-ssh]})"
       cat "${WORK}/controller.out"

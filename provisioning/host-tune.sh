@@ -22,15 +22,18 @@ Tunes this host for the hongbao agent. Every item prints "changed", "unchanged" 
   --chrony-serve CIDR   make chrony serve time to CIDR (run this on the controller host)
   --user NAME           user the agent runs as, for limits.d [hongbao]
   --nofile N            open-file limit for the agent (limits.d, systemd) [1048576]
-  --netns               namespace mode: set only per-namespace sysctls (live, no sysctl.d file);
-                        report host-wide ones (fs.*, limits, chrony, persistence) as skipped
-  --root DIR            write the files under DIR and change nothing live (for review and tests)
+  --netns               namespace mode (a test-bed "VM"): change only per-namespace settings live
+                        (sysctls, aliases); report host-wide ones (fs.*, limits, chrony) as skipped
+  --root DIR            write the files under DIR and change nothing live (review, tests); with
+                        --netns: files under DIR, per-namespace settings live, no service touched
   --dry-run             print what would change, change nothing
   -h, --help            this text
 
-Files (without --root): /etc/sysctl.d/90-hongbao.conf, /etc/security/limits.d/90-hongbao.conf,
+Files, rendered from the templates in files/ next to this script (the Ansible playbook uses the
+same): /etc/sysctl.d/90-hongbao.conf, /etc/security/limits.d/90-hongbao.conf,
 /etc/systemd/system.conf.d/90-hongbao.conf, /etc/systemd/system/hongbao-ip-aliases.service,
-/etc/chrony/conf.d/hongbao.conf.
+/etc/chrony/conf.d/hongbao-client.conf (and `makestep` commented out in /etc/chrony/chrony.conf, whose
+own would override it), /etc/chrony/conf.d/hongbao-server.conf.
 USAGE
 }
 
@@ -62,10 +65,17 @@ if [[ -n ${SOURCE_IPS} ]]; then
   msg=$(expand_ips "${SOURCE_IPS}") || usage_error "--source-ips: ${msg}"
   mapfile -t ALIASES <<<"${msg}"
 fi
-if [[ -n ${ROOT} ]] && ((NETNS)); then usage_error "--root and --netns exclude each other"; fi
-if [[ -z ${ROOT} ]] && ((!DRY_RUN)) && ((EUID != 0)); then die "needs root (or --dry-run, or --root DIR)"; fi
-LIVE=1
-[[ -z ${ROOT} ]] || LIVE=0
+TPL=${HERE}/files
+[[ -r ${TPL}/90-hongbao-sysctl.conf.j2 ]] || die "${TPL}: the templates are missing (copy provisioning/files/ next to host-tune.sh)"
+# What this run touches: files (under --root), live settings of this host (only the per-namespace
+# ones with --netns), and the system's services (systemd, chrony: never under --root or --netns).
+FILES=1 LIVE=1 SYSTEM=1
+[[ -z ${ROOT} ]] || LIVE=0 SYSTEM=0
+if ((NETNS)); then
+  LIVE=1 SYSTEM=0
+  [[ -n ${ROOT} ]] || FILES=0
+fi
+if ((LIVE && !DRY_RUN && EUID != 0)); then die "needs root (or --dry-run, or --root DIR)"; fi
 
 changed=0 unchanged=0 skipped=0
 report() { # report changed|unchanged|skipped TEXT
@@ -88,35 +98,23 @@ file() {
     *) changed=$((changed + 1)) FILE_CHANGED=1 ;;
   esac
 }
+# template PATH NAME KEY=VALUE... : file PATH 0644 from the template files/NAME.
+template() {
+  local path=$1 name=$2 content
+  shift 2
+  content=$(render_template "${TPL}/${name}" "$@") || die "cannot render ${TPL}/${name}"
+  file "${path}" 0644 "${content}"
+}
 
 # ---- kernel settings --------------------------------------------------------------------------
-# fs.nr_open must stay >= the nofile limit; file-max covers several agents' workers.
-nr_open=$((NOFILE > 1048576 ? NOFILE : 1048576))
-SYSCTLS=(
-  "fs.file-max=$((nr_open * 2))"
-  "fs.nr_open=${nr_open}"
-  "net.ipv4.ip_local_port_range=1024 65535"
-  "net.core.somaxconn=65535"
-  "net.ipv4.tcp_max_syn_backlog=65535"
-  "net.core.netdev_max_backlog=65535"
-  "net.ipv4.tcp_tw_reuse=1"
-  "net.ipv4.tcp_fin_timeout=15"
-  "net.ipv4.tcp_keepalive_time=300"
-  "net.ipv4.tcp_keepalive_intvl=30"
-  "net.ipv4.tcp_keepalive_probes=5"
-)
-# Not per network namespace: changing them inside one would change the whole machine.
-HOST_WIDE=' fs.file-max fs.nr_open net.core.netdev_max_backlog '
-
-if ((!NETNS)); then
-  content="# hongbao load agent: written by provisioning/host-tune.sh; do not edit by hand"
-  for kv in "${SYSCTLS[@]}"; do content+=$'\n'"${kv%%=*} = ${kv#*=}"; done
-  file /etc/sysctl.d/90-hongbao.conf 0644 "${content}"
-fi
+mapfile -t SYSCTL_VARS < <(sysctl_vars "${NOFILE}")
+sysctl_conf=$(render_template "${TPL}/90-hongbao-sysctl.conf.j2" "${SYSCTL_VARS[@]}") || die "cannot render the sysctl template"
+((!FILES)) || file /etc/sysctl.d/90-hongbao.conf 0644 "${sysctl_conf}"
 if ((LIVE)); then
-  for kv in "${SYSCTLS[@]}"; do
-    key=${kv%%=*} want=${kv#*=}
-    if ((NETNS)) && [[ ${HOST_WIDE} == *" ${key} "* ]]; then
+  while IFS= read -r line; do
+    [[ ${line} =~ ^([a-z0-9_.-]+)\ =\ (.*)$ ]] || continue
+    key=${BASH_REMATCH[1]} want=${BASH_REMATCH[2]}
+    if ((NETNS)) && [[ " ${HB_HOST_WIDE_SYSCTLS} " == *" ${key} "* ]]; then
       report skipped "skipped sysctl ${key} (host-wide, not changed in netns mode)"
       continue
     fi
@@ -134,22 +132,16 @@ if ((LIVE)); then
       sysctl -q -w "${key}=${want}" >/dev/null
       report changed "changed sysctl ${key}: ${have} -> ${want}"
     fi
-  done
+  done <<<"${sysctl_conf}"
 fi
 
 # ---- open-file limits -------------------------------------------------------------------------
-if ((NETNS)); then
+if ((!FILES)); then
   report skipped "skipped limits.d and systemd DefaultLimitNOFILE (host-wide, not changed in netns mode)"
 else
-  file /etc/security/limits.d/90-hongbao.conf 0644 "# hongbao load agent: written by provisioning/host-tune.sh
-${AGENT_USER} soft nofile ${NOFILE}
-${AGENT_USER} hard nofile ${NOFILE}
-root soft nofile ${NOFILE}
-root hard nofile ${NOFILE}"
-  file /etc/systemd/system.conf.d/90-hongbao.conf 0644 "# hongbao load agent: written by provisioning/host-tune.sh
-[Manager]
-DefaultLimitNOFILE=${NOFILE}"
-  if ((FILE_CHANGED && LIVE)) && command -v systemctl >/dev/null 2>&1; then
+  template /etc/security/limits.d/90-hongbao.conf 90-hongbao-limits.conf.j2 "hb_user=${AGENT_USER}" "hb_nofile=${NOFILE}"
+  template /etc/systemd/system.conf.d/90-hongbao.conf 90-hongbao-systemd.conf.j2 "hb_nofile=${NOFILE}"
+  if ((FILE_CHANGED && SYSTEM)) && command -v systemctl >/dev/null 2>&1; then
     run systemctl daemon-reexec
   fi
 fi
@@ -181,22 +173,13 @@ if ((${#ALIASES[@]} > 0)); then
       fi
     done
   fi
-  if ((NETNS)); then
+  if ((!FILES)); then
     report skipped "skipped hongbao-ip-aliases.service (no systemd in a namespace; the aliases last as long as it)"
   else
-    unit="[Unit]
-Description=hongbao agent source-IP aliases on ${dev}
-After=network-online.target
-Wants=network-online.target
-Before=hongbao-agent.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes"
-    for ip in "${ALIASES[@]}"; do unit+=$'\n'"ExecStart=/sbin/ip addr replace ${ip}/${PREFIX} dev ${dev}"; done
-    unit+=$'\n\n[Install]\nWantedBy=multi-user.target'
-    file /etc/systemd/system/hongbao-ip-aliases.service 0644 "${unit}"
-    if ((FILE_CHANGED && LIVE)); then
+    execs=''
+    for ip in "${ALIASES[@]}"; do execs+="ExecStart=/sbin/ip addr replace ${ip}/${PREFIX} dev ${dev}"$'\n'; done
+    template /etc/systemd/system/hongbao-ip-aliases.service hongbao-ip-aliases.service.j2 "hb_iface=${dev}" "hb_alias_execs=${execs%$'\n'}"
+    if ((FILE_CHANGED && SYSTEM)); then
       run systemctl daemon-reload
       run systemctl enable hongbao-ip-aliases.service
     fi
@@ -205,22 +188,33 @@ fi
 
 # ---- chrony -----------------------------------------------------------------------------------
 if [[ -n ${CHRONY_SERVER} || -n ${CHRONY_SERVE} ]]; then
-  if ((NETNS)); then
+  if ((!FILES)); then
     report skipped "skipped chrony (the clock is host-wide: namespaces share the host's clock)"
   else
-    conf="# hongbao: written by provisioning/host-tune.sh"
-    if [[ -n ${CHRONY_SERVER} ]]; then
-      conf+=$'\n'"server ${CHRONY_SERVER} iburst prefer minpoll 4 maxpoll 6"$'\n'"makestep 0.1 3"
-    fi
-    if [[ -n ${CHRONY_SERVE} ]]; then
-      conf+=$'\n'"allow ${CHRONY_SERVE}"$'\n'"local stratum 8"
-    fi
-    if ((LIVE)) && ! command -v chronyd >/dev/null 2>&1 && [[ ! -x /usr/sbin/chronyd ]]; then
+    if ((SYSTEM)) && ! command -v chronyd >/dev/null 2>&1 && [[ ! -x /usr/sbin/chronyd ]]; then
+      # A VM cloned from a template may have no package lists yet, or stale ones.
+      run apt-get update -qq
       run apt-get install -y --no-install-recommends chrony
       report changed "$( ((DRY_RUN)) && echo would install || echo installed) chrony"
     fi
-    file /etc/chrony/conf.d/hongbao.conf 0644 "${conf}"
-    if ((FILE_CHANGED && LIVE)); then
+    restart=0
+    if [[ -n ${CHRONY_SERVER} ]]; then
+      template /etc/chrony/conf.d/hongbao-client.conf chrony-client.conf.j2 "hb_chrony_server=${CHRONY_SERVER}"
+      restart=$((restart | FILE_CHANGED))
+      # chronyd keeps the last makestep it reads; Debian's chrony.conf includes conf.d first and
+      # sets `makestep 1 3` after it, which would override ours: comment it out.
+      main=/etc/chrony/chrony.conf
+      if [[ -f ${ROOT}${main} ]]; then
+        content=$(sed -E 's|^([[:space:]]*makestep[[:space:]].*)$|# \1   # hongbao: conf.d/hongbao-client.conf sets makestep|' "${ROOT}${main}")
+        file "${main}" 0644 "${content}"
+        restart=$((restart | FILE_CHANGED))
+      fi
+    fi
+    if [[ -n ${CHRONY_SERVE} ]]; then
+      template /etc/chrony/conf.d/hongbao-server.conf chrony-server.conf.j2 "hb_chrony_allow=${CHRONY_SERVE}"
+      restart=$((restart | FILE_CHANGED))
+    fi
+    if ((restart && SYSTEM)); then
       run systemctl enable chrony.service
       run systemctl restart chrony.service
     fi

@@ -48,6 +48,10 @@ TOOLS=(
   "shellcheck|shellcheck|provisioning-scripts (shellcheck-clean)"
   "ip|iproute2|provisioning-netns (network namespaces)"
   "curl|curl|provisioning-netns (fleet status and qps)"
+  "sshd|openssh-server|provisioning-ssh (an sshd per namespace)"
+  "ssh|openssh-client|provisioning-ssh (fleet.sh over ssh)"
+  "systemd-analyze|systemd|provisioning-ssh, provisioning-scripts (systemd-analyze verify of the unit)"
+  "ansible-playbook|ansible-core|provisioning-ssh (the Ansible playbook)"
 )
 
 have() { PATH=${SEARCH_PATH} command -v "$1" >/dev/null 2>&1; }

@@ -11,7 +11,7 @@ import { runProcess, type Ran } from './helpers/process.ts';
 import { needing } from './helpers/tools.ts';
 
 const P = fileURLToPath(new URL('../provisioning/', import.meta.url));
-const SCRIPTS = ['fleet.sh', 'host-tune.sh', 'netns.sh', 'fleet-local.sh', 'esxi-clone.sh'];
+const SCRIPTS = ['fleet.sh', 'host-tune.sh', 'agentctl.sh', 'netns.sh', 'fleet-local.sh', 'esxi-clone.sh'];
 const EXAMPLE = join(P, 'inventory.example');
 
 function sh(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Ran> {
@@ -45,8 +45,8 @@ echo "fake ${name} ok"
 const shellcheck = needing([['shellcheck', 'shellcheck']]);
 
 shellcheck.test(`provisioning: every script is shellcheck-clean${shellcheck.why}`, async (t) => {
-  const files = [...SCRIPTS, ...readdirSync(join(P, 'lib')).map((f) => `lib/${f}`)];
-  t.true(files.length >= 8, files.join(' '));
+  const files = [...SCRIPTS, ...readdirSync(join(P, 'lib')).map((f) => `lib/${f}`), 'ansible/inventory.sh', 'ansible/pack-host-tune.sh'];
+  t.true(files.length >= 10, files.join(' '));
   const r = spawnSync('shellcheck', ['--severity=style', ...files], { cwd: P, encoding: 'utf8' });
   t.is(r.status, 0, r.stdout + r.stderr);
 });
@@ -85,6 +85,11 @@ test('provisioning: the example inventory (the original 17 VMs) validates and re
   t.true(unit.stdout.includes('\nUser=hongbao\n'));
   t.true(unit.stdout.includes('\nEnvironmentFile=-/etc/hongbao/agent.env\n'));
   t.true(unit.stdout.includes('\nWantedBy=multi-user.target\n'));
+  // After time sync (chrony-wait holds time-sync.target until chrony is synchronised), and no
+  // restart loop on a configuration error (exit 2).
+  t.true(unit.stdout.includes('\nWants=network-online.target time-sync.target chrony-wait.service\n'), unit.stdout);
+  t.regex(unit.stdout, /\nAfter=.*\btime-sync\.target\b.*\bchrony-wait\.service\b/);
+  t.true(unit.stdout.includes('\nRestartPreventExitStatus=2\n'));
   for (const args of [['unit', 'vm99'], ['--only', 'vm01,vm99', 'status']]) {
     const unknown = await sh([join(P, 'fleet.sh'), '-i', EXAMPLE, ...args]);
     t.is(unknown.code, 2, args.join(' '));
@@ -155,7 +160,11 @@ test('provisioning: fleet.sh --dry-run over ssh prints the exact commands per VM
   t.true(tune.stdout.includes('== controller (root@10.10.0.1)\n'));
   t.true(tune.stdout.includes(`+ ${ssh} root@10.10.0.1 'bash /opt/hongbao/host-tune.sh --chrony-serve 10.10.0.0/16'\n`));
   t.true(tune.stdout.includes('== vm02 (root@10.10.0.12)\n'));
-  t.true(tune.stdout.includes(`+ scp -q -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 ${P}host-tune.sh root@10.10.0.12:/opt/hongbao/host-tune.sh.new\n`));
+  // One checksum call, one scp and one move for all of host-tune.sh, its library and templates.
+  t.regex(tune.stdout, new RegExp(`\\+ scp -q -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 \\S+/0-host-tune\\.sh \\S+/1-common\\.sh .* root@10\\.10\\.0\\.12:/opt/hongbao/\\.incoming/   # links to: ${P}host-tune\\.sh ${P}lib/common\\.sh ${P}files/`));
+  t.is(tune.stdout.match(/^\+ scp /gm)?.length, 2, 'one scp for the controller, one for vm02');
+  t.true(tune.stdout.includes(`mv -f /opt/hongbao/.incoming/0-host-tune.sh /opt/hongbao/host-tune.sh && `));
+  t.true(tune.stdout.includes(`mv -f /opt/hongbao/.incoming/2-90-hongbao-limits.conf.j2 /opt/hongbao/files/90-hongbao-limits.conf.j2 && `), tune.stdout);
   t.true(
     tune.stdout.includes(
       `+ ${ssh} root@10.10.0.12 'bash /opt/hongbao/host-tune.sh --source-ips 10.10.2.1-10.10.2.2 --iface auto --prefix 16 --user hongbao --nofile 1048576 --chrony-server 10.10.0.1'\n`,
@@ -167,20 +176,22 @@ test('provisioning: fleet.sh --dry-run over ssh prints the exact commands per VM
   const deploy = await dry('--only', 'vm01', 'deploy');
   t.is(deploy.code, 0, deploy.stderr);
   t.true(deploy.stdout.includes('useradd --system --no-create-home --shell /usr/sbin/nologin hongbao'));
-  t.regex(deploy.stdout, /\+ scp -q .* \/\S+\/dist\/hongbao\.cjs root@10\.10\.0\.11:\/opt\/hongbao\/hongbao\.cjs\.new\n/);
-  t.true(deploy.stdout.includes(`+ ${ssh} root@10.10.0.11 'chmod 0600 /etc/hongbao/agent.env.new && mv -f /etc/hongbao/agent.env.new /etc/hongbao/agent.env'\n`));
-  t.true(deploy.stdout.includes(`+ ${ssh} root@10.10.0.11 'systemctl daemon-reload'\n`));
+  t.regex(deploy.stdout, /\+ scp -q .* root@10\.10\.0\.11:\/opt\/hongbao\/\.incoming\/   # links to: \/\S+\/dist\/hongbao\.cjs \S+\/agentctl\.sh \S+\/agent\.env \S+\/hongbao-agent\.service\n/);
+  t.true(deploy.stdout.includes(`chmod 0600 /opt/hongbao/.incoming/2-agent.env && mv -f /opt/hongbao/.incoming/2-agent.env /etc/hongbao/agent.env && `));
+  t.true(deploy.stdout.includes(`+ ${ssh} root@10.10.0.11 'bash /opt/hongbao/agentctl.sh reload'\n`));
+  t.true(deploy.stdout.includes(`+ ${ssh} root@10.10.0.11 'bash /opt/hongbao/agentctl.sh verify'\n`));
   t.false(deploy.stdout.includes('sekret'), 'the token never appears in the output');
 
   const start = await dry('start');
   t.is(start.code, 0);
-  t.is((start.stdout.match(/systemctl enable --now hongbao-agent\.service/g) ?? []).length, 17);
+  // agentctl.sh on the VM: systemctl there, or the unit's ExecStart where systemd is not PID 1.
+  t.is((start.stdout.match(/'bash \/opt\/hongbao\/agentctl\.sh start'\n/g) ?? []).length, 17);
   const stop = await dry('--only', 'vm05', 'stop');
-  t.true(stop.stdout.includes(`+ ${ssh} root@10.10.0.15 'systemctl stop hongbao-agent.service && `));
+  t.true(stop.stdout.includes(`+ ${ssh} root@10.10.0.15 'bash /opt/hongbao/agentctl.sh stop'\n`));
   const status = await dry('--only', 'vm05', 'status');
-  t.true(status.stdout.includes('curl -fsS -m 3 http://10.10.0.15:9090/stats'), 'the control endpoint listens on the VM\'s address (the controller calls it there)');
+  t.true(status.stdout.includes(`+ ${ssh} root@10.10.0.15 'bash /opt/hongbao/agentctl.sh status --control http://10.10.0.15:9090'\n`), 'the control endpoint listens on the VM\'s address (the controller calls it there)');
   const logs = await dry('--only', 'vm05', 'logs', '-n', '20');
-  t.true(logs.stdout.includes(`+ ${ssh} root@10.10.0.15 'journalctl -u hongbao-agent.service -n 20 --no-pager -o short-iso'\n`));
+  t.true(logs.stdout.includes(`+ ${ssh} root@10.10.0.15 'bash /opt/hongbao/agentctl.sh logs -n 20'\n`));
 
   const viaAgents = await dry('--only', 'vm01,vm17', 'qps', '60000', '--via', 'agents', '--at', '1800000000');
   t.is(viaAgents.code, 0, viaAgents.stderr);
@@ -246,10 +257,10 @@ test('provisioning: host-tune.sh writes its files once, then reports every item 
   t.true(readFileSync(join(root, 'etc/systemd/system.conf.d/90-hongbao.conf'), 'utf8').includes('\nDefaultLimitNOFILE=1048576\n'));
   const aliases = readFileSync(join(root, 'etc/systemd/system/hongbao-ip-aliases.service'), 'utf8');
   t.true(aliases.includes('\nExecStart=/sbin/ip addr replace 10.10.1.1/16 dev ens192\nExecStart=/sbin/ip addr replace 10.10.1.2/16 dev ens192\n'));
-  t.is(readFileSync(join(root, 'etc/chrony/conf.d/hongbao.conf'), 'utf8'), '# hongbao: written by provisioning/host-tune.sh\nserver 10.10.0.1 iburst prefer minpoll 4 maxpoll 6\nmakestep 0.1 3\n');
+  t.true(readFileSync(join(root, 'etc/chrony/conf.d/hongbao-client.conf'), 'utf8').endsWith('\nserver 10.10.0.1 iburst prefer minpoll 4 maxpoll 6\nmakestep 0.1 3\n'));
   const serve = await sh([join(P, 'host-tune.sh'), '--root', root, '--chrony-serve', '10.10.0.0/16']);
-  t.true(serve.stdout.includes(`changed ${root}/etc/chrony/conf.d/hongbao.conf`));
-  t.true(readFileSync(join(root, 'etc/chrony/conf.d/hongbao.conf'), 'utf8').includes('\nallow 10.10.0.0/16\nlocal stratum 8\n'));
+  t.true(serve.stdout.includes(`changed ${root}/etc/chrony/conf.d/hongbao-server.conf`));
+  t.true(readFileSync(join(root, 'etc/chrony/conf.d/hongbao-server.conf'), 'utf8').endsWith('\nallow 10.10.0.0/16\nlocal stratum 8\n'));
   const bad = await sh([join(P, 'host-tune.sh'), '--root', root, '--source-ips', '10.0.0.9-10.0.0.1']);
   t.is(bad.code, 2);
   t.is(bad.stderr.trim(), "host-tune.sh: --source-ips: range '10.0.0.9-10.0.0.1' ends before it starts (see host-tune.sh --help)");
@@ -308,7 +319,180 @@ test('provisioning: netns.sh and fleet-local.sh --dry-run print their plan and c
   t.is(local.code, 0, local.stderr);
   t.regex(local.stdout, /\/fleet\.sh --transport netns --run-id dry2 --inventory \/tmp\/hongbao-netns\/dry2\/inventory --dist \S+\/dist\/hongbao\.cjs qps 300\n/);
   t.regex(local.stdout, /\+ node \S+\/dist\/hongbao\.cjs controller --host BRIDGE_IP --port 0 --stub http:\/\/BRIDGE_IP:STUB_HTTP_PORT /);
+  const sshd = await sh([join(P, 'netns.sh'), 'up', '--dry-run', '--run-id', 'dry3', '--count', '2', '--ips', '1', '--sshd']);
+  t.is(sshd.code, 0, sshd.stderr);
+  t.true(sshd.stdout.includes("+ ssh-keygen -q -t ed25519 -N '' -C 'hongbao test bed dry3 client' -f /tmp/hongbao-netns/dry3/ssh/id_ed25519\n"));
+  t.regex(sshd.stdout, /\+ ip netns exec hb-dry3-vm2 \/usr\/sbin\/sshd -f \/tmp\/hongbao-netns\/dry3\/ssh\/sshd-vm2\.conf -E \/tmp\/hongbao-netns\/dry3\/ssh\/sshd-vm2\.log\n/);
+  t.false(existsSync('/tmp/hongbao-netns/dry3'));
+  const overSsh = await sh([join(P, 'fleet-local.sh'), '--dry-run', '--ssh', '--run-id', 'dry4']);
+  t.regex(overSsh.stdout, /\/netns\.sh up --run-id dry4 --count 3 --ips 2 --sshd --inventory /);
+  t.regex(overSsh.stdout, /\/fleet\.sh --inventory \/tmp\/hongbao-netns\/dry4\/inventory --dist \S+ start\n/, 'the default (ssh) transport');
   const bad = await sh([join(P, 'netns.sh'), 'up', '--run-id', 'Bad_Id', '--count', '2']);
   t.is(bad.code, 2);
   t.is(bad.stderr.trim(), "netns.sh: --run-id must be 1-6 of a-z, 0-9, got 'Bad_Id' (see netns.sh --help)");
+});
+
+const hasChronyd = spawnSync('chronyd', ['--version']).status === 0;
+(hasChronyd ? test : test.skip)(`provisioning: host-tune.sh makes its chrony makestep the one chronyd keeps (Debian's chrony.conf sets its own after conf.d)${hasChronyd ? '' : ' (skipped: chronyd not installed: apt-get install chrony)'}`, async (t) => {
+  const root = tmp();
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  // The lines of Debian 12's /etc/chrony/chrony.conf that matter: conf.d first, makestep last.
+  const debian = ['confdir /etc/chrony/conf.d', 'pool 2.debian.pool.ntp.org iburst', 'driftfile /var/lib/chrony/chrony.drift', 'rtcsync', 'makestep 1 3', 'leapsectz right/UTC', ''].join('\n');
+  const main = join(root, 'etc/chrony/chrony.conf');
+  const printed = () => {
+    // chronyd -p prints the configuration it would run with, conf.d included (here: under root).
+    const copy = join(root, 'check.conf');
+    writeFileSync(copy, readFileSync(main, 'utf8').replace('confdir /etc/chrony/conf.d', `confdir ${root}/etc/chrony/conf.d`));
+    const r = spawnSync('chronyd', ['-p', '-f', copy], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    return r.stdout.split('\n').filter((l) => l.startsWith('makestep'));
+  };
+  const args = [join(P, 'host-tune.sh'), '--root', root, '--chrony-server', '10.10.0.1'];
+  await sh(args);
+  writeFileSync(main, debian);
+  t.deepEqual(printed(), ['makestep 0.1 3', 'makestep 1 3'], "without the fix Debian's makestep comes last and wins");
+  const fix = await sh(args);
+  t.is(fix.code, 0, fix.stderr);
+  t.true(fix.stdout.includes(`changed ${root}/etc/chrony/chrony.conf`), fix.stdout);
+  t.deepEqual(printed(), ['makestep 0.1 3']);
+  t.true(readFileSync(main, 'utf8').includes('\n# makestep 1 3   # hongbao: conf.d/hongbao-client.conf sets makestep\n'));
+  const again = await sh(args);
+  t.regex(again.stdout, /host-tune\.sh: 0 changed, \d+ unchanged/);
+});
+
+test('provisioning: host-tune.sh installs chrony after apt-get update (a cloned VM may have no package lists)', async (t) => {
+  // --dry-run on a PATH without chronyd: the plan, in order.
+  const bin = tmp();
+  t.teardown(() => rmSync(bin, { recursive: true, force: true }));
+  for (const tool of ['bash', 'cat', 'sed', 'grep', 'tr', 'sort', 'mkdir', 'mktemp', 'dirname', 'basename', 'ip', 'awk', 'sysctl']) {
+    const real = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+    if (real) spawnSync('ln', ['-s', real, join(bin, tool)]);
+  }
+  const r = await sh([join(P, 'host-tune.sh'), '--dry-run', '--chrony-server', '10.10.0.1'], { env: { PATH: bin } });
+  if (existsSync('/usr/sbin/chronyd')) {
+    // host-tune.sh also looks for /usr/sbin/chronyd itself: installed here, nothing to install.
+    t.false(r.stdout.includes('apt-get install'), r.stdout);
+  } else {
+    t.regex(r.stdout, /\+ apt-get update -qq\n\+ apt-get install -y --no-install-recommends chrony\n/);
+  }
+  t.is(r.code, 0, r.stderr);
+});
+
+const isRoot = process.getuid?.() === 0;
+(isRoot ? test : test.skip)(`provisioning: agentctl.sh without systemd runs the unit's ExecStart as its User=, with its LimitNOFILE and EnvironmentFile, in a session of its own; stop ends it${isRoot ? '' : ' (skipped: needs root)'}`, async (t) => {
+  const root = tmp();
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const ctl = (...a: string[]) => sh([join(P, 'agentctl.sh'), '--root', root, ...a]);
+  const unitDir = join(root, 'etc/systemd/system');
+  spawnSync('mkdir', ['-p', unitDir, join(root, 'etc/hongbao')]);
+  const unit = (exec: string) =>
+    writeFileSync(join(unitDir, 'hongbao-agent.service'), `[Service]\nUser=daemon\nEnvironmentFile=-${root}/etc/hongbao/agent.env\nExecStart=${exec}\nLimitNOFILE=4096\nTimeoutStopSec=5\n`);
+  writeFileSync(join(root, 'etc/hongbao/agent.env'), 'HONGBAO_TOKEN="t0k en"\n', { mode: 0o600 });
+  unit('/bin/sleep 300');
+  t.is((await ctl('mode')).stdout, 'direct\n', 'a unit under --root is never the live one');
+  const start = await ctl('start');
+  t.is(start.code, 0, start.stdout + start.stderr);
+  const pid = Number(start.stdout.match(/^started: pid (\d+) \(user daemon, nofile 4096, no systemd: the unit's ExecStart\)\n$/)?.[1]);
+  t.true(pid > 0, start.stdout);
+  t.teardown(() => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // stopped already
+    }
+  });
+  t.regex(readFileSync(`/proc/${pid}/status`, 'utf8'), /\nUid:\t1\t1\t1\t1\n/);
+  t.regex(readFileSync(`/proc/${pid}/limits`, 'utf8'), /\nMax open files +4096 +4096 +files/);
+  t.is(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), '/bin/sleep\u0000300\u0000');
+  const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  for (const e of ['HONGBAO_TOKEN=t0k en', 'USER=daemon', 'HOME=/usr/sbin', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']) t.true(env.includes(e), `${e} in ${env.join(' ')}`);
+  t.is(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[3], String(pid), 'the agent leads a session of its own');
+  t.is(readFileSync(join(root, 'run/hongbao-agent.pid'), 'utf8').trim(), String(pid));
+  t.is((await ctl('start')).stdout, `already running: pid ${pid}\n`);
+  t.is((await ctl('status')).stdout, `running pid ${pid}, \n`);
+  const stop = await ctl('stop');
+  t.is(stop.stdout, `stopped pid ${pid}\n`);
+  t.false(existsSync(`/proc/${pid}`));
+  const status = await ctl('status');
+  t.is(status.code, 1);
+  t.is(status.stdout, 'stopped\n');
+  // A configuration error (exit 2) is reported at once, with the agent's own words.
+  unit("/bin/sh -c 'echo \"hongbao agent: --users: bad\" >&2; exit 2'");
+  const bad = await ctl('start');
+  t.is(bad.code, 1);
+  t.regex(bad.stdout, /^agent exited at once; last lines of \S+\/var\/log\/hongbao-agent\.log:\nhongbao agent: --users: bad\n$/);
+});
+
+const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+(hasAnalyze ? test : test.skip)(`provisioning: agentctl.sh verify runs systemd-analyze verify on the rendered unit and fails on a broken one${hasAnalyze ? '' : ' (skipped: systemd-analyze not installed: apt-get install systemd)'}`, async (t) => {
+  const root = tmp();
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const unitPath = join(root, 'etc/systemd/system/hongbao-agent.service');
+  spawnSync('mkdir', ['-p', join(root, 'etc/systemd/system')]);
+  const rendered = (await sh([join(P, 'fleet.sh'), '-i', EXAMPLE, 'unit', 'vm03'])).stdout.replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `);
+  writeFileSync(unitPath, rendered);
+  const ok = await sh([join(P, 'agentctl.sh'), '--root', root, 'verify']);
+  t.is(ok.code, 0, ok.stdout + ok.stderr);
+  t.is(ok.stdout, `unit verified: systemd-analyze verify ${unitPath}: no warnings\n`);
+  writeFileSync(unitPath, rendered.replace('Restart=on-failure', 'Restart=sometimes'));
+  const ignored = await sh([join(P, 'agentctl.sh'), '--root', root, 'verify']);
+  t.is(ignored.code, 1);
+  t.true(ignored.stderr.includes('Failed to parse service restart specifier'), ignored.stderr);
+  writeFileSync(unitPath, rendered.replace(`ExecStart=${process.execPath} `, 'ExecStart=/nonexistent/node '));
+  const missing = await sh([join(P, 'agentctl.sh'), '--root', root, 'verify']);
+  t.is(missing.code, 1);
+  t.true(missing.stderr.includes('Command /nonexistent/node is not executable'), missing.stderr);
+});
+
+test('provisioning: fleet.sh ansible-inventory gives the playbooks the values fleet.sh itself uses', async (t) => {
+  const r = await sh([join(P, 'fleet.sh'), '-i', EXAMPLE, 'ansible-inventory']);
+  t.is(r.code, 0, r.stderr);
+  const inv = JSON.parse(r.stdout);
+  t.is(inv.hongbao_agents.hosts.length, 17);
+  t.deepEqual(inv.hongbao_controller.hosts, ['controller']);
+  t.regex(inv.hongbao_agents.vars.hb_dist, /\/dist\/hongbao\.cjs$/);
+  const vm17 = inv._meta.hostvars.vm17;
+  const check = await sh([join(P, 'fleet.sh'), '-i', EXAMPLE, 'check']);
+  t.is(`vm17 (line 36, root@10.10.0.27): ${vm17.hb_exec_start}`, check.stdout.trim().split('\n').at(-1) ?? '');
+  t.like(vm17, { ansible_host: '10.10.0.27', ansible_user: 'root', hb_name: 'vm17', hb_user: 'hongbao', hb_nofile: '1048576', hb_env_path: '/etc/hongbao/agent.env', hb_fsroot: '', hb_install_dir: '/opt/hongbao', hb_unit_path: '/etc/systemd/system/hongbao-agent.service', hb_control_url: 'http://10.10.0.27:9090', hb_needs_token: true });
+  t.deepEqual(vm17.hb_tune_args, ['--source-ips', '10.10.17.1-10.10.17.2', '--iface', 'auto', '--prefix', '16', '--user', 'hongbao', '--nofile', '1048576', '--chrony-server', '10.10.0.1']);
+  t.like(inv._meta.hostvars.controller, { ansible_host: '10.10.0.1', ansible_user: 'root', hb_tune_args: ['--chrony-serve', '10.10.0.0/16'] });
+  // A test-bed inventory: fsroot per VM, an ssh_config file (relative to the inventory), a port.
+  const dir = tmp();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'ssh_config'), 'Host *\n');
+  writeFileSync(join(dir, 'inv'), `server=ws://198.18.0.1:1025\nssh-config=ssh_config\nuser=daemon\nvm1 root@198.18.1.1:2222 198.18.1.10 0:10 fsroot=${dir}/vm1\n`);
+  const bed = JSON.parse((await sh([join(P, 'fleet.sh'), '-i', join(dir, 'inv'), 'ansible-inventory'])).stdout)._meta.hostvars.vm1;
+  t.like(bed, { ansible_host: '198.18.1.1', ansible_port: 2222, ansible_ssh_common_args: `-F ${dir}/ssh_config`, ansible_ssh_args: '', hb_fsroot: `${dir}/vm1`, hb_install_dir: `${dir}/vm1/opt/hongbao`, hb_env_path: `${dir}/vm1/etc/hongbao/agent.env`, hb_needs_token: false });
+  t.deepEqual(bed.hb_tune_args.slice(-3), ['--root', `${dir}/vm1`, '--netns']);
+  t.true(bed.hb_exec_start.startsWith(`/usr/bin/node ${dir}/vm1/opt/hongbao/hongbao.cjs agent --id vm1 `), bed.hb_exec_start);
+  const dry = await sh([join(P, 'fleet.sh'), '-i', join(dir, 'inv'), '--dry-run', 'start']);
+  t.true(dry.stdout.includes(`+ ssh -F ${dir}/ssh_config -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -p 2222 root@198.18.1.1 'bash ${dir}/vm1/opt/hongbao/agentctl.sh --root ${dir}/vm1 start'\n`), dry.stdout);
+  writeFileSync(join(dir, 'inv2'), `server=ws://198.18.0.1:1025\nfsroot=/x\nssh-config=nope\nvm1 - 198.18.1.10 0:10 fsroot=rel/dir\n`);
+  const bad = await sh([join(P, 'fleet.sh'), '-i', join(dir, 'inv2'), 'check']);
+  t.is(bad.code, 2);
+  t.true(bad.stderr.includes(`inv2:2: unknown setting 'fsroot'`), bad.stderr);
+  t.true(bad.stderr.includes(`inv2:3: field 'ssh-config': ${dir}/nope is not readable`), bad.stderr);
+  t.true(bad.stderr.includes(`inv2:4: field 'fsroot': 'rel/dir' is not an absolute directory path`), bad.stderr);
+});
+
+const hasAnsible = spawnSync('ansible-playbook', ['--version']).status === 0;
+(hasAnsible ? test : test.skip)(`provisioning: every playbook passes ansible-playbook --syntax-check, with the example inventory through inventory.sh${hasAnsible ? '' : ' (skipped: ansible-playbook not installed: apt-get install ansible-core)'}`, async (t) => {
+  const cwd = join(P, 'ansible');
+  const env = { HONGBAO_INVENTORY: EXAMPLE, ANSIBLE_NOCOLOR: '1' };
+  const graph = await runProcess('ansible-inventory', ['--graph'], { cwd, env, timeoutMs: 60000 });
+  t.is(graph.code, 0, graph.stderr);
+  t.regex(graph.stdout, /@hongbao_agents:\n( *\| *\|--vm\d\d\n){17}/);
+  t.regex(graph.stdout, /@hongbao_controller:\n *\| *\|--controller\n/);
+  // site.yml imports tune.yml, deploy.yml and start.yml.
+  for (const book of ['site.yml', 'stop.yml', 'qps.yml']) {
+    const r = await runProcess('ansible-playbook', ['--syntax-check', book], { cwd, env, timeoutMs: 60000 });
+    t.is(r.code, 0, `${book}: ${r.stdout}${r.stderr}`);
+  }
+  // An inventory error stops Ansible with fleet.sh's message (exit 2 of the inventory script).
+  const bad = await runProcess('ansible-playbook', ['--syntax-check', 'site.yml'], { cwd, env: { ...env, HONGBAO_INVENTORY: join(P, 'no-such-inventory') }, timeoutMs: 60000 });
+  t.not(bad.code, 0);
+  // (Ansible wraps its warnings at 80 columns.)
+  t.true((bad.stdout + bad.stderr).replace(/\n/g, '').includes('fleet.sh: inventory /'), bad.stdout + bad.stderr);
+  t.true((bad.stdout + bad.stderr).replace(/\n/g, '').includes('no-such-inventory: not readable'), bad.stdout + bad.stderr);
 });

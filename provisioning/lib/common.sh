@@ -119,3 +119,58 @@ write_file() {
     return 1
   fi
 }
+
+# render_template FILE KEY=VALUE... : FILE (a template of provisioning/files/: Jinja2 syntax, using
+# only {{ key }} placeholders, so that the Ansible playbook's template module renders the same file)
+# with every {{ KEY }} replaced by VALUE. Fails, naming them, when placeholders are left.
+render_template() {
+  local file=$1 text kv pat val left
+  shift
+  text=$(<"${file}") || return 1
+  for kv in "$@"; do
+    pat="{{ ${kv%%=*} }}"
+    val=${kv#*=}
+    text=${text//"${pat}"/"${val}"}
+  done
+  if [[ ${text} == *'{{'* || ${text} == *'{%'* ]]; then
+    left=$(grep -o '{[{%][^}]*[}%]}' <<<"${text}" | sort -u | tr '\n' ' ')
+    echo "${file}: no value for ${left% }" >&2
+    return 1
+  fi
+  printf '%s\n' "${text}"
+}
+
+# Kernel settings of files/90-hongbao-sysctl.conf.j2 that are not per network namespace: a test-bed
+# "VM" (a namespace of one machine) must not change them.
+# shellcheck disable=SC2034 # read by the scripts that source this file
+HB_HOST_WIDE_SYSCTLS='fs.file-max fs.nr_open net.core.netdev_max_backlog'
+
+# sysctl_vars NOFILE : the template variables of files/90-hongbao-sysctl.conf.j2 for an agent whose
+# open-file limit is NOFILE (fs.nr_open must stay >= it; fs.file-max covers several agents' workers).
+sysctl_vars() {
+  local nr_open=$(($1 > 1048576 ? $1 : 1048576))
+  echo "hb_nr_open=${nr_open}"
+  echo "hb_file_max=$((nr_open * 2))"
+}
+
+# JSON output without a fork per value: json_str VAR STRING sets VAR to STRING as a JSON string
+# literal; json_list VAR ITEM... sets VAR to the items as a JSON list of strings.
+json_str() {
+  local s=$2
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\t'/\\t}
+  printf -v "$1" '"%s"' "${s}"
+}
+
+json_list() {
+  local -n _json_out=$1
+  local _a _j _items=''
+  shift
+  for _a in "$@"; do
+    json_str _j "${_a}"
+    _items+=${_j},
+  done
+  _json_out="[${_items%,}]"
+}

@@ -7,10 +7,11 @@
 #   VM_COUNT          number of VMs
 #   VM_NAME[i] VM_TARGET[i] VM_SRC[i] VM_USERS[i] VM_LINE[i]
 #   VM_WORKERS[i] VM_CPORT[i] VM_CHOST[i] VM_IFACE[i] VM_PREFIX[i]   (per-VM value or the global one)
+#   VM_FSROOT[i]      the directory all of the VM's files live under ('' for /: a real VM)
 # On the first batch of errors it prints every error as `FILE:LINE: ...` and exits 2.
 
 declare -A G=()
-declare -a VM_NAME=() VM_TARGET=() VM_SRC=() VM_USERS=() VM_LINE=() VM_WORKERS=() VM_CPORT=() VM_CHOST=() VM_IFACE=() VM_PREFIX=()
+declare -a VM_NAME=() VM_TARGET=() VM_SRC=() VM_USERS=() VM_LINE=() VM_WORKERS=() VM_CPORT=() VM_CHOST=() VM_IFACE=() VM_PREFIX=() VM_FSROOT=()
 VM_COUNT=0
 INV_FILE=''
 declare -a INV_ERRORS=()
@@ -19,8 +20,8 @@ declare -a INV_ERRORS=()
 # that host-tune.sh sets (1024-65535).
 INV_PORTS_PER_IP=64512
 
-INV_GLOBAL_KEYS='server total-users controller controller-ssh chrony-server chrony-allow ntp qps mode rule control-port control-host workers iface prefix install-dir node user nofile'
-INV_VM_KEYS='workers control-port control-host iface prefix'
+INV_GLOBAL_KEYS='server total-users controller controller-ssh chrony-server chrony-allow ntp qps mode rule control-port control-host workers iface prefix install-dir node user nofile ssh-config'
+INV_VM_KEYS='workers control-port control-host iface prefix fsroot'
 
 inv_err() { INV_ERRORS+=("${INV_FILE}:$1: $2"); }
 
@@ -45,6 +46,8 @@ _inv_valid_global() {
     install-dir) [[ ${value} =~ ^/[A-Za-z0-9._/-]+$ ]] || inv_err "${lineno}" "field 'install-dir': '${value}' is not an absolute path" ;;
     node) [[ ${value} =~ ^/[A-Za-z0-9._/-]+$ ]] || inv_err "${lineno}" "field 'node': '${value}' is not an absolute path" ;;
     user) [[ ${value} =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || inv_err "${lineno}" "field 'user': '${value}' is not a user name" ;;
+    ssh-config) [[ ${value} =~ ^[A-Za-z0-9._/-]+$ ]] || inv_err "${lineno}" "field 'ssh-config': '${value}' is not a file name" ;;
+    fsroot) [[ ${value} =~ ^/[A-Za-z0-9._/-]+$ && ${value} != */ ]] || inv_err "${lineno}" "field 'fsroot': '${value}' is not an absolute directory path (without a trailing /)" ;;
     nofile) int_in "${value}" 1024 16777216 || inv_err "${lineno}" "field 'nofile': '${value}' is not an integer from 1024 to 16777216" ;;
     *) return 1 ;;
   esac
@@ -56,8 +59,8 @@ inventory_load() {
   [[ -r ${INV_FILE} ]] || { printf '%s: inventory %s: not readable\n' "${HB_PROG}" "${INV_FILE}" >&2; exit 2; }
   G=([total-users]='' [controller]='' [controller-ssh]='' [chrony-server]='' [chrony-allow]='' [ntp]=off [qps]=0
     [mode]=spread [rule]=window [control-port]=9090 [control-host]='' [workers]='' [iface]=auto [prefix]=24
-    [install-dir]=/opt/hongbao [node]=/usr/bin/node [user]=hongbao [nofile]=1048576 [server]='')
-  VM_NAME=() VM_TARGET=() VM_SRC=() VM_USERS=() VM_LINE=() VM_WORKERS=() VM_CPORT=() VM_CHOST=() VM_IFACE=() VM_PREFIX=()
+    [install-dir]=/opt/hongbao [node]=/usr/bin/node [user]=hongbao [nofile]=1048576 [server]='' [ssh-config]='')
+  VM_NAME=() VM_TARGET=() VM_SRC=() VM_USERS=() VM_LINE=() VM_WORKERS=() VM_CPORT=() VM_CHOST=() VM_IFACE=() VM_PREFIX=() VM_FSROOT=()
   INV_ERRORS=()
   local -A seen_name=() seen_ip=() set_global=() vm_extra=()
   local lineno=0 raw line key value name target src users extra k v msg ip first count n i
@@ -70,10 +73,11 @@ inventory_load() {
     if ((${#fields[@]} == 1)) && [[ ${fields[0]} == *=* ]]; then
       key=${fields[0]%%=*}
       value=${fields[0]#*=}
-      if ! _inv_valid_global "${lineno}" "${key}" "${value}"; then
-        inv_err "${lineno}" "unknown setting '${key}' (known: ${INV_GLOBAL_KEYS// /, })"
+      if [[ " ${INV_GLOBAL_KEYS} " != *" ${key} "* ]]; then
+        inv_err "${lineno}" "unknown setting '${key}' (known: ${INV_GLOBAL_KEYS// /, }; per VM only: fsroot)"
         continue
       fi
+      _inv_valid_global "${lineno}" "${key}" "${value}" || true
       [[ -z ${set_global[${key}]:-} ]] || inv_err "${lineno}" "setting '${key}' given twice (first on line ${set_global[${key}]})"
       set_global[${key}]=${lineno}
       G[${key}]=${value}
@@ -115,7 +119,7 @@ inventory_load() {
     else
       inv_err "${lineno}" "field 'users' of ${name}: '${users}' is not FIRST:COUNT (e.g. 0:60000)"
     fi
-    vm_extra=([workers]='' [control-port]='' [control-host]='' [iface]='' [prefix]='')
+    vm_extra=([workers]='' [control-port]='' [control-host]='' [iface]='' [prefix]='' [fsroot]='')
     for extra in "${fields[@]:4}"; do
       k=${extra%%=*}
       v=${extra#*=}
@@ -127,7 +131,7 @@ inventory_load() {
       vm_extra[${k}]=${v}
     done
     VM_NAME+=("${name}") VM_TARGET+=("${target}") VM_SRC+=("${src}") VM_USERS+=("${users}") VM_LINE+=("${lineno}")
-    VM_WORKERS+=("${vm_extra[workers]}") VM_CPORT+=("${vm_extra[control-port]}") VM_CHOST+=("${vm_extra[control-host]}") VM_IFACE+=("${vm_extra[iface]}") VM_PREFIX+=("${vm_extra[prefix]}")
+    VM_WORKERS+=("${vm_extra[workers]}") VM_CPORT+=("${vm_extra[control-port]}") VM_CHOST+=("${vm_extra[control-host]}") VM_IFACE+=("${vm_extra[iface]}") VM_PREFIX+=("${vm_extra[prefix]}") VM_FSROOT+=("${vm_extra[fsroot]}")
   done <"${INV_FILE}"
   VM_COUNT=${#VM_NAME[@]}
 
@@ -160,7 +164,11 @@ inventory_load() {
     inv_err "${set_global[qps]:-0}" "field 'qps': ${G[qps]} is more than total-users ${G[total-users]}"
   fi
 
-  # Derived defaults.
+  # Derived defaults. A relative ssh-config is relative to the inventory's directory.
+  if [[ -n ${G[ssh-config]} ]]; then
+    [[ ${G[ssh-config]} == /* ]] || G[ssh-config]=$(cd "$(dirname "${INV_FILE}")" && pwd)/${G[ssh-config]}
+    [[ -r ${G[ssh-config]} ]] || inv_err "${set_global[ssh-config]}" "field 'ssh-config': ${G[ssh-config]} is not readable"
+  fi
   if [[ -z ${G[chrony-server]} && -n ${G[controller]} ]]; then
     local h=${G[controller]#*://}
     h=${h%%/*}

@@ -3,16 +3,18 @@
 # Transports of fleet.sh: how a per-VM action reaches its VM. Sourced after lib/common.sh and
 # lib/inventory.sh. Every per-VM action uses only these functions:
 #
-#   tx_paths I           sets INSTALL_DIR UNIT_PATH ENV_PATH (and LOG_PATH PID_PATH for netns)
+#   tx_paths I           sets FSROOT INSTALL_DIR UNIT_PATH ENV_PATH of VM I
 #   tx_check I           the VM is reachable in principle (namespace exists; ssh needs nothing)
 #   tx_sh I SCRIPT       runs a shell script as root on VM I
-#   tx_put I SRC DST MODE  copies a local file to DST on VM I when it differs ("unchanged" else);
-#                        TX_CHANGED=1 when it copied; fails when the copy failed
-#   tx_start I / tx_stop I / tx_status I / tx_logs I N   agent lifecycle
+#   tx_put I SRC DST MODE ...  copies local files to VM I where they differ ("unchanged" else);
+#                        TX_CHANGED lists the DSTs it copied; fails when a copy failed
+#   tx_agentctl I ACTION [ARGS]   agentctl.sh (deployed next to the bundle) on VM I: start, stop,
+#                        status, logs, verify (systemd there, else the unit's ExecStart directly)
 #
-# ssh:   ssh/scp to the inventory's target; the agent is the systemd unit hongbao-agent.service.
-# netns: `ip netns exec hb-RUN-NAME ...`; files live in /tmp/hongbao-netns/RUN/NAME/; the agent is
-#        the unit's ExecStart line started with setsid, its PID in agent.pid there.
+# ssh:   ssh/scp to the inventory's target (with `-F ssh-config` when the inventory names one).
+# netns: `ip netns exec hb-RUN-NAME ...`; the VM's files live under its fsroot, by default
+#        /tmp/hongbao-netns/RUN/NAME (the namespaces share this machine's filesystem).
+# A VM with an fsroot keeps every file under it and runs the agent without systemd.
 
 TRANSPORT=${TRANSPORT:-ssh}
 NETNS_RUN=${NETNS_RUN:-}
@@ -43,19 +45,11 @@ ssh_split() {
 
 tx_paths() {
   local i=$1
-  if [[ ${TRANSPORT} == netns ]]; then
-    local dir=${NETNS_BASE}/${NETNS_RUN}/${VM_NAME[i]}
-    INSTALL_DIR=${dir}
-    UNIT_PATH=${dir}/${UNIT_NAME}
-    ENV_PATH=${dir}/agent.env
-    LOG_PATH=${dir}/agent.log
-    PID_PATH=${dir}/agent.pid
-  else
-    INSTALL_DIR=${G[install-dir]}
-    UNIT_PATH=/etc/systemd/system/${UNIT_NAME}
-    ENV_PATH=/etc/hongbao/agent.env
-    LOG_PATH='' PID_PATH=''
-  fi
+  FSROOT=${VM_FSROOT[i]}
+  if [[ ${TRANSPORT} == netns && -z ${FSROOT} ]]; then FSROOT=${NETNS_BASE}/${NETNS_RUN}/${VM_NAME[i]}; fi
+  INSTALL_DIR=${FSROOT}${G[install-dir]}
+  UNIT_PATH=${FSROOT}/etc/systemd/system/${UNIT_NAME}
+  ENV_PATH=${FSROOT}/etc/hongbao/agent.env
 }
 
 tx_check() {
@@ -80,153 +74,82 @@ tx_sh() {
   fi
 }
 
-TX_CHANGED=0
+# tx_put I SRC DST MODE [SRC DST MODE ...] : copies each local SRC to DST on VM I when their
+# contents differ, printing "copied DST" or "unchanged DST"; TX_CHANGED lists the DSTs it copied.
+# Over ssh three connections per call, whatever the number of files: one sha256sum of every DST,
+# one scp of the changed files into DIR-OF-FIRST-DST/.incoming, one chmod+mv of each into place.
+declare -a TX_CHANGED=()
 tx_put() {
-  local i=$1 src=$2 dst=$3 mode=$4 sum have
-  TX_CHANGED=0
-  sum=$(sha256sum "${src}" | cut -d' ' -f1) || return 1
+  local i=$1 n k
+  shift
+  local -a src=() dst=() mode=() sums=() todo=()
+  while (($#)); do src+=("$1") dst+=("$2") mode+=("$3"); shift 3; done
+  TX_CHANGED=()
+  n=${#src[@]}
   if [[ ${TRANSPORT} == netns ]]; then
-    if [[ -f ${dst} ]] && cmp -s "${src}" "${dst}"; then
-      echo "unchanged ${dst}"
-      return 0
-    fi
-    run install -D -m "${mode}" "${src}" "${dst}" || return 1
-  else
-    ssh_split "${i}"
-    if ((!DRY_RUN)); then
-      # shellcheck disable=SC2029 # the command is built here on purpose
-      have=$(ssh "${SSH_OPTS[@]}" "${SSH_PORT[@]}" "${SSH_HOST}" "sha256sum $(q "${dst}") 2>/dev/null || true" | cut -d' ' -f1) || return 1
-      if [[ ${have} == "${sum}" ]]; then
-        echo "unchanged ${dst}"
-        return 0
+    for ((k = 0; k < n; k++)); do
+      if [[ -f ${dst[k]} ]] && cmp -s "${src[k]}" "${dst[k]}"; then
+        echo "unchanged ${dst[k]}"
+      else
+        run install -D -m "${mode[k]}" "${src[k]}" "${dst[k]}" || return 1
+        TX_CHANGED+=("${dst[k]}")
+        echo "$( ((DRY_RUN)) && echo would copy || echo copied) ${dst[k]}"
       fi
-    else
-      printf '+ %s   # skip the copy if it prints %s\n' "$(q ssh "${SSH_OPTS[@]}" "${SSH_PORT[@]}" "${SSH_HOST}" "sha256sum $(q "${dst}") 2>/dev/null || true")" "${sum}"
-    fi
-    local port=()
-    ((${#SSH_PORT[@]} == 0)) || port=(-P "${SSH_PORT[1]}")
-    run scp -q "${SSH_OPTS[@]}" "${port[@]}" "${src}" "${SSH_HOST}:${dst}.new" || return 1
-    run ssh "${SSH_OPTS[@]}" "${SSH_PORT[@]}" "${SSH_HOST}" "chmod ${mode} $(q "${dst}.new") && mv -f $(q "${dst}.new") $(q "${dst}")" || return 1
+    done
+    return 0
   fi
-  TX_CHANGED=1
-  if ((DRY_RUN)); then echo "would copy ${dst}"; else echo "copied ${dst}"; fi
+  ssh_split "${i}"
+  mapfile -t sums < <(sha256sum "${src[@]}" | cut -d' ' -f1)
+  ((${#sums[@]} == n)) || return 1
+  local -A have=()
+  local line
+  if ((DRY_RUN)); then
+    printf '+ %s   # copy the files whose sums differ from %s\n' "$(q ssh "${SSH_OPTS[@]}" "${SSH_PORT[@]}" "${SSH_HOST}" "sha256sum $(q "${dst[@]}") 2>/dev/null || true")" "${sums[*]}"
+  else
+    # shellcheck disable=SC2029 # the command is built here on purpose
+    while read -r line; do
+      have[${line#* }]=${line%% *}
+    done < <(ssh "${SSH_OPTS[@]}" "${SSH_PORT[@]}" "${SSH_HOST}" "sha256sum $(q "${dst[@]}") 2>/dev/null || true" | sed 's/  / /') || return 1
+  fi
+  local stage=${dst[0]%/*}/.incoming script=''
+  local -a send=()
+  for ((k = 0; k < n; k++)); do
+    if [[ ${have[${dst[k]}]:-} == "${sums[k]}" ]]; then
+      echo "unchanged ${dst[k]}"
+      continue
+    fi
+    todo+=("${k}")
+    # scp keeps the source's name: a link per file, named INDEX-NAME, keeps the names apart.
+    local name=${k}-${dst[k]##*/}
+    mkdir -p "${WORK}/put-${i}"
+    ln -sfn "${src[k]}" "${WORK}/put-${i}/${name}"
+    send+=("${WORK}/put-${i}/${name}")
+    script+="chmod ${mode[k]} $(q "${stage}/${name}") && mv -f $(q "${stage}/${name}" "${dst[k]}") && "
+  done
+  ((${#todo[@]})) || return 0
+  local port=()
+  ((${#SSH_PORT[@]} == 0)) || port=(-P "${SSH_PORT[1]}")
+  run ssh "${SSH_OPTS[@]}" "${SSH_PORT[@]}" "${SSH_HOST}" "mkdir -p $(q "${stage}")" || return 1
+  if ((DRY_RUN)); then
+    printf '+ %s   # links to:' "$(q scp -q "${SSH_OPTS[@]}" "${port[@]}" "${send[@]}" "${SSH_HOST}:${stage}/")"
+    for k in "${todo[@]}"; do printf ' %s' "$(q "${src[k]}")"; done
+    echo
+  else
+    scp -q "${SSH_OPTS[@]}" "${port[@]}" "${send[@]}" "${SSH_HOST}:${stage}/" || return 1
+  fi
+  run ssh "${SSH_OPTS[@]}" "${SSH_PORT[@]}" "${SSH_HOST}" "${script}rmdir $(q "${stage}")" || return 1
+  for k in "${todo[@]}"; do
+    TX_CHANGED+=("${dst[k]}")
+    echo "$( ((DRY_RUN)) && echo would copy || echo copied) ${dst[k]}"
+  done
 }
 
-# The netns transport starts the unit's ExecStart line (with its LimitNOFILE, as far as the hard
-# limit allows, and its EnvironmentFile) in the namespace, in a session of its own.
-tx_start() {
+# tx_agentctl I ACTION [ARGS] : agentctl.sh ACTION on VM I (with --root for a VM with an fsroot).
+tx_agentctl() {
   local i=$1
+  shift
   tx_paths "${i}"
-  if [[ ${TRANSPORT} != netns ]]; then
-    tx_sh "${i}" "systemctl enable --now ${UNIT_NAME} && systemctl is-active ${UNIT_NAME} >/dev/null && echo \"started: \$(systemctl show -p MainPID --value ${UNIT_NAME} | sed 's/^/pid /')\""
-    return
-  fi
-  local pid exec_line nofile ns
-  ns=$(ns_name "${i}")
-  if ((!DRY_RUN)); then
-    [[ -f ${UNIT_PATH} ]] || die "${VM_NAME[i]}: ${UNIT_PATH} missing: run 'fleet.sh deploy' first"
-    if pid=$(netns_agent_pid "${i}"); then
-      echo "already running: pid ${pid}"
-      return 0
-    fi
-    exec_line=$(sed -n 's/^ExecStart=//p' "${UNIT_PATH}")
-    nofile=$(sed -n 's/^LimitNOFILE=//p' "${UNIT_PATH}")
-  else
-    exec_line="\$(sed -n 's/^ExecStart=//p' ${UNIT_PATH})"
-    nofile="\$(sed -n 's/^LimitNOFILE=//p' ${UNIT_PATH})"
-  fi
-  local script
-  script="ulimit -n ${nofile} 2>/dev/null || ulimit -n \"\$(ulimit -Hn)\"; set -a; if [ -f $(q "${ENV_PATH}") ]; then . $(q "${ENV_PATH}"); fi; set +a; echo \$\$ > $(q "${PID_PATH}"); exec ${exec_line}"
-  if ((DRY_RUN)); then
-    printf '+ %s </dev/null >>%s 2>&1 &\n' "$(q setsid ip netns exec "${ns}" bash -c "${script}")" "$(q "${LOG_PATH}")"
-    return 0
-  fi
-  rm -f "${PID_PATH}"
-  setsid ip netns exec "${ns}" bash -c "${script}" </dev/null >>"${LOG_PATH}" 2>&1 &
-  local n
-  for ((n = 0; n < 50; n++)); do
-    [[ -s ${PID_PATH} ]] && break
-    sleep 0.1
-  done
-  sleep 0.5
-  if pid=$(netns_agent_pid "${i}"); then
-    echo "started: pid ${pid}"
-  else
-    echo "agent exited at once; last lines of ${LOG_PATH}:"
-    tail -n 5 "${LOG_PATH}" || true
-    return 1
-  fi
-}
-
-# netns_agent_pid I : the running agent's PID (from agent.pid, checked to be our agent), or fail.
-netns_agent_pid() {
-  local pid
-  tx_paths "$1"
-  [[ -s ${PID_PATH} ]] || return 1
-  pid=$(<"${PID_PATH}")
-  [[ ${pid} =~ ^[0-9]+$ ]] || return 1
-  kill -0 "${pid}" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null | grep -q -- "${INSTALL_DIR}/hongbao.cjs agent" || return 1
-  echo "${pid}"
-}
-
-tx_stop() {
-  local i=$1 pid n
-  tx_paths "${i}"
-  if [[ ${TRANSPORT} != netns ]]; then
-    tx_sh "${i}" "systemctl stop ${UNIT_NAME} && echo \"stopped (\$(systemctl is-active ${UNIT_NAME} || true))\""
-    return
-  fi
-  if ((DRY_RUN)); then
-    # shellcheck disable=SC2016 # printed, not run
-    printf '+ kill -TERM -- -"$(cat %s)"   # the agent session, SIGKILL after 15 s\n' "$(q "${PID_PATH}")"
-    return 0
-  fi
-  if ! pid=$(netns_agent_pid "${i}"); then
-    rm -f "${PID_PATH}"
-    echo "not running"
-    return 0
-  fi
-  kill -TERM -- "-${pid}" 2>/dev/null || kill -TERM "${pid}"
-  for ((n = 0; n < 150; n++)); do
-    kill -0 "${pid}" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "${pid}" 2>/dev/null; then
-    kill -KILL -- "-${pid}" 2>/dev/null || kill -KILL "${pid}" 2>/dev/null || true
-    echo "stopped pid ${pid} (SIGKILL after 15 s)"
-  else
-    echo "stopped pid ${pid}"
-  fi
-  rm -f "${PID_PATH}"
-}
-
-# tx_status I : "running pid P, CONTROL-JSON-EXCERPT" or "stopped"; fails when stopped.
-tx_status() {
-  local i=$1 pid probe
-  tx_paths "${i}"
-  probe="s=\$(curl -fsS -m 3 http://$(control_addr "${i}"):${VM_CPORT[i]}/stats 2>&1) || { echo \"control endpoint: \$s\"; exit 1; }; printf '%s\n' \"\$s\" | grep -o '\"\\(connections\\|qps\\|offsetMs\\)\":[-0-9.]*' | tr '\n' ' '; echo"
-  if [[ ${TRANSPORT} != netns ]]; then
-    tx_sh "${i}" "state=\$(systemctl is-active ${UNIT_NAME}) || { echo \"\$state\"; exit 1; }; printf 'running pid %s, ' \"\$(systemctl show -p MainPID --value ${UNIT_NAME})\"; ${probe}"
-    return
-  fi
-  if ((DRY_RUN)); then
-    # shellcheck disable=SC2016 # printed, not run
-    printf '+ kill -0 "$(cat %s)"\n' "$(q "${PID_PATH}")"
-    tx_sh "${i}" "${probe}"
-    return 0
-  fi
-  pid=$(netns_agent_pid "${i}") || { echo "stopped"; return 1; }
-  printf 'running pid %s, ' "${pid}"
-  tx_sh "${i}" "${probe}"
-}
-
-tx_logs() {
-  local i=$1 lines=$2
-  tx_paths "${i}"
-  if [[ ${TRANSPORT} != netns ]]; then
-    tx_sh "${i}" "journalctl -u ${UNIT_NAME} -n ${lines} --no-pager -o short-iso"
-  else
-    run tail -n "${lines}" "${LOG_PATH}"
-  fi
+  local -a cmd=(bash "${INSTALL_DIR}/agentctl.sh")
+  [[ -z ${FSROOT} ]] || cmd+=(--root "${FSROOT}")
+  tx_sh "${i}" "$(q "${cmd[@]}" "$@")"
 }
