@@ -12,6 +12,9 @@ import { runProcess } from './helpers/process.ts';
 
 const SCRIPT = fileURLToPath(new URL('./ensure-tools.sh', import.meta.url));
 
+/** The provisioning-over-ssh tools: present in the sandboxes below unless a test says otherwise. */
+const SSH_TOOLS = ['sshd', 'ssh', 'systemd-analyze', 'ansible-playbook'];
+
 /** A tools folder holding `present`, a stub apt-get on PATH, a state folder; the script's env. */
 function sandbox(t: ExecutionContext, present: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'hb-tools-'));
@@ -32,18 +35,19 @@ function sandbox(t: ExecutionContext, present: string[]) {
 }
 
 test('ensure-tools: outside CI it lists the missing tools and the tests they skip, installs nothing, exits 0', async (t) => {
-  const box = sandbox(t, ['chronyd', 'ip']);
+  const box = sandbox(t, ['chronyd', 'ip', 'ssh', 'systemd-analyze']);
   const r = await runProcess('bash', [SCRIPT], { env: box.env });
   t.is(r.code, 0, r.stderr);
-  t.true(r.stderr.includes('ensure-tools: missing chromium shellcheck curl; these tests will be skipped:'), r.stderr);
+  t.true(r.stderr.includes('ensure-tools: missing chromium shellcheck curl openssh-server ansible-core; these tests will be skipped:'), r.stderr);
   t.regex(r.stderr, /chromium \(chromium\): dashboard/);
+  t.regex(r.stderr, /ansible-core \(ansible-playbook\): provisioning-ssh/);
   t.regex(r.stderr, /sudo npm run setup:test/);
   t.false(r.stderr.includes('chrony (chronyd)'), r.stderr);
   t.deepEqual(box.calls(), []);
 });
 
 test('ensure-tools: nothing missing prints nothing and exits 0', async (t) => {
-  const box = sandbox(t, ['chronyd', 'chromium', 'shellcheck', 'ip', 'curl']);
+  const box = sandbox(t, ['chronyd', 'chromium', 'shellcheck', 'ip', 'curl', ...SSH_TOOLS]);
   const r = await runProcess('bash', [SCRIPT], { env: { ...box.env, CI: 'true' } });
   t.is(r.code, 0);
   t.is(r.stdout + r.stderr, '');
@@ -51,7 +55,7 @@ test('ensure-tools: nothing missing prints nothing and exits 0', async (t) => {
 });
 
 test('ensure-tools: CI=true and --install install only the missing packages (dry run: what it would do)', async (t) => {
-  const box = sandbox(t, ['chronyd', 'chromium', 'ip']);
+  const box = sandbox(t, ['chronyd', 'chromium', 'ip', ...SSH_TOOLS]);
   for (const [args, env] of [
     [['--dry-run'], { CI: 'true' }],
     [['--install', '--dry-run'], {}],
