@@ -44,13 +44,18 @@ export function runProcess(command: string, args: readonly string[], opts: { env
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // Past the time: SIGTERM first, so a script's trap tears down what it started (a stub, namespaces),
+    // then SIGKILL whatever is still there after 5 s.
+    let kill: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      child.kill('SIGTERM');
+      kill = setTimeout(() => child.kill('SIGKILL'), 5000);
       reject(new Error(`${command} ${args.join(' ')} did not exit within ${timeoutMs} ms`));
     }, timeoutMs);
     // 'close', not 'exit': the output streams are complete only then.
     child.once('close', (code) => {
       clearTimeout(timer);
+      clearTimeout(kill);
       resolve({ code, stdout, stderr });
     });
   });
