@@ -48,8 +48,15 @@ test('controller restart: continues the open run, keeps its QPS, and records the
   await waitFor('the restart said so', async () => (second.stderr.some((l) => l.includes(`continuing run ${up1.run} left open by a previous controller`)) ? true : undefined), 5000);
   const qps = await getJson<{ qps: number | null; at: number | null }>(`${base}/qps`);
   t.deepEqual([qps.qps, qps.at], [200, at], 'the QPS in effect survives the restart');
-  // The re-pushed seconds are written once the agent caught up; wait for a few seconds past the restart.
-  await waitFor('seconds after the restart on disk', async () => (readSeries(up1.runDir as string).some((r) => r.second >= restartedAt + 3) ? true : undefined), 30_000);
+  // The re-pushed seconds are written once the agent caught up (a sample later than that, on a busy
+  // machine, amends its second with one more line): wait until every second up to a few past the
+  // restart holds the agent's sample.
+  const complete = () => {
+    const m = bySecond(readSeries(up1.runDir as string));
+    for (let s = at; s <= restartedAt + 3; s++) if (!m.get(s) || m.get(s)!.missingAgents.length > 0) return undefined;
+    return m;
+  };
+  await waitFor('every second from the change to 3 s past the restart recorded with the agent\'s sample', async () => complete(), 40_000, 500).catch(() => undefined);
   const rows = bySecond(readSeries(up1.runDir as string));
   const seconds = [...rows.keys()].sort((x, y) => x - y);
   for (let i = 1; i < seconds.length; i++) t.is(seconds[i], seconds[i - 1] + 1, `no gap after second ${seconds[i - 1]}`);
