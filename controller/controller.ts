@@ -349,11 +349,13 @@ export class Controller {
     const limit = this.config.lostAfterSeconds * 1000;
     if (this.resumedAt !== undefined && now - this.resumedAt > limit) {
       // Agents of the continued run that never came back: reported lost from where this controller took over.
+      const from = this.timeline?.next ?? this.nowSecond();
       for (const [id, a] of this.pending) {
         this.pending.delete(id);
-        const from = this.timeline?.next ?? this.nowSecond();
-        this.agents.set(id, { ...a, lost: true, lostAtSecond: from });
+        const entry: AgentEntry = { ...a, lost: true, lostAtSecond: from };
+        this.agents.set(id, entry);
         this.log(`hongbao controller: agent ${id} of run ${this.run?.id} did not register again within ${this.config.lostAfterSeconds} s of the restart: lost from second ${from}`);
+        this.recordAgent(entry);
         this.broadcast('agents', this.agentList());
       }
     }

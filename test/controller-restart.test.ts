@@ -111,3 +111,27 @@ test('controller restart: an open run older than what agents keep is closed and 
   now += 6000;
   t.is(ctl.currentQps().qps, 6000);
 });
+
+test('controller restart: an agent of the continued run that does not come back is reported lost, in /health and in run.json', async (t) => {
+  const results = mkdtempSync(join(tmpdir(), 'hb-restart-lost-'));
+  let now = 1_800_000_000_000;
+  const start = Math.floor(now / 1000) - 20;
+  const dir = join(results, '20270115-080000');
+  mkdirSync(join(dir, 'charts'), { recursive: true });
+  const agent = { id: 'gone', controlUrl: 'http://127.0.0.1:1', registeredAt: start * 1000, registeredSecond: start, lastSampleAt: null, lastSampleSecond: null, samples: 0, lost: false, lostAtSecond: null };
+  const meta: RunMeta = { id: '20270115-080000', startedAt: new Date(start * 1000).toISOString(), startSecond: start, stoppedAt: null, config: {}, agents: { gone: agent }, qpsChanges: [] };
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(meta));
+  writeFileSync(join(dir, 'series.ndjson'), '');
+  const logs: string[] = [];
+  const ctl = new Controller({ resultsDir: results, leadSeconds: 2, lostAfterSeconds: 5, chartEverySeconds: 3600, clock: () => now, log: (l) => logs.push(l), renderCharts: async () => [] });
+  const r = await ctl.continueOrStartRun();
+  t.true(r.continued);
+  ctl.checkLost();
+  t.deepEqual(ctl.health().agents.lost, [], 'not lost before --lost-after');
+  now += 6000;
+  ctl.checkLost();
+  t.deepEqual(ctl.health().agents.lost, ['gone']);
+  t.true(logs.some((l) => /agent gone of run 20270115-080000 did not register again within 5 s of the restart: lost from second \d+/.test(l)), logs.join('\n'));
+  const saved = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunMeta;
+  t.is(saved.agents.gone.lost, true, 'run.json says so too');
+});
