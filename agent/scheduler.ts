@@ -117,12 +117,16 @@ export class Scheduler {
 
   private arm(ms: number): void {
     if (!this.running) return;
+    // Only a step() called off the timer (a test's injected clock) finds a timer still pending.
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(ms)));
   }
 
-  /** Bound once: the only timer callback. */
-  private readonly onTimer = (): void => this.step();
+  /** Bound once: the only timer callback. Its timer has fired, so there is none to clear. */
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.step();
+  };
 
   /**
    * One pass of the loop at the clock's current time (cfg.now): closes the seconds that ended,
