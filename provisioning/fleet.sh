@@ -228,7 +228,7 @@ act_qps() {
   tx_check "${i}"
   tx_paths "${i}"
   host=$(control_addr "${i}")
-  tx_sh "${i}" "set -a; if [ -f $(q "${ENV_PATH}") ]; then . $(q "${ENV_PATH}"); fi; set +a; curl -fsS -m 5 -X POST -H 'content-type: application/json' \${HONGBAO_TOKEN:+-H \"authorization: Bearer \$HONGBAO_TOKEN\"} -d '{\"qps\":${QPS},\"at\":${QPS_AT}}' http://${host}:${VM_CPORT[i]}/qps; echo"
+  tx_sh "${i}" "set -a; if [ -f $(q "${ENV_PATH}") ]; then . $(q "${ENV_PATH}"); fi; set +a; curl -fsS -m 5 -X POST -H 'content-type: application/json' \${HONGBAO_TOKEN:+-H \"authorization: Bearer \$HONGBAO_TOKEN\"} -d '{\"qps\":${QPS},\"at\":${QPS_AT}}' http://${host}:${VM_CPORT[i]}/qps && echo"
 }
 
 # ---- the Ansible inventory ----------------------------------------------------------------------

@@ -186,8 +186,9 @@ netnsTest('provisioning netns: fleet of 3 namespaces x 2 source IPs: agents log 
   }, 10000, 500);
   t.regex(status.stdout, /fleet\.sh status: 3 ok, 0 failed \(netns\)\n$/);
 
-  // Retarget: every agent gets {qps, at} for the same second.
-  const qps = await fleet(run, inv, 'qps', String(q2), '--at', '+2');
+  // Retarget: every agent gets {qps, at} for the same second (4 s ahead: a busy CI box took more than 2 s
+  // to reach the three namespaces, and the agents rightly refused a second already begun).
+  const qps = await fleet(run, inv, 'qps', String(q2), '--at', '+4');
   t.is(qps.code, 0, qps.stdout + qps.stderr);
   const at = Number(qps.stdout.match(/^qps \d+ at (\d+) /)![1]);
   t.is(qps.stdout.match(new RegExp(`\\{"qps":${q2},"at":${at},"previous":${q1}\\}`, 'g'))?.length, 3, qps.stdout);

@@ -199,7 +199,7 @@ test('provisioning: fleet.sh --dry-run over ssh prints the exact commands per VM
   for (const host of ['10.10.0.11', '10.10.0.27']) {
     t.true(
       viaAgents.stdout.includes(
-        `+ ${ssh} root@${host} 'set -a; if [ -f /etc/hongbao/agent.env ]; then . /etc/hongbao/agent.env; fi; set +a; curl -fsS -m 5 -X POST -H '\\''content-type: application/json'\\'' \${HONGBAO_TOKEN:+-H "authorization: Bearer $HONGBAO_TOKEN"} -d '\\''{"qps":60000,"at":1800000000}'\\'' http://${host}:9090/qps; echo'\n`,
+        `+ ${ssh} root@${host} 'set -a; if [ -f /etc/hongbao/agent.env ]; then . /etc/hongbao/agent.env; fi; set +a; curl -fsS -m 5 -X POST -H '\\''content-type: application/json'\\'' \${HONGBAO_TOKEN:+-H "authorization: Bearer $HONGBAO_TOKEN"} -d '\\''{"qps":60000,"at":1800000000}'\\'' http://${host}:9090/qps && echo'\n`,
       ),
       viaAgents.stdout,
     );
